@@ -1,0 +1,40 @@
+"""bigdata-paas: a self-hosted Platform-as-a-Service for big-data clusters."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask
+
+from config import Config
+
+
+def create_app(config: Config | None = None) -> Flask:
+    """Build the web app, its database and its Celery app from ``config`` (or the env)."""
+    from bigdata_paas.api import init_api
+    from bigdata_paas.db import Database
+    from bigdata_paas.pipeline.celery import celery_init_app
+    from bigdata_paas.runtime import Runtime
+
+    config = config or Config.from_env()
+    config.data_path.mkdir(parents=True, exist_ok=True)
+    logging.basicConfig(
+        level=config.LOG_LEVEL, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    app = Flask(__name__, static_folder=None)
+    app.config.update(
+        SECRET_KEY=None,
+        TESTING=config.TESTING,
+        MAX_CONTENT_LENGTH=config.MAX_BODY_BYTES,
+        JSON_SORT_KEYS=False,
+    )
+    app.json.sort_keys = False
+    celery = celery_init_app(app, config)
+    app.extensions["paas"] = Runtime(config=config, db=Database(config.database_url), celery=celery)
+    init_api(app)
+    from bigdata_paas import cli
+
+    cli.init_cli(app)
+    import bigdata_paas.pipeline.tasks  # noqa: F401 - registers the tasks with Celery
+
+    return app

@@ -1,0 +1,40 @@
+"""HTTP only: one blueprint per resource under /bigdata/api/v1, auth, the error envelope."""
+
+from __future__ import annotations
+
+from flask import Flask
+from flask_smorest import Api
+
+from bigdata_paas.api import health, instances, inventory, schemas, services, users
+from bigdata_paas.api.auth import init_auth
+from bigdata_paas.api.errors import init_errors
+
+PREFIX = "/bigdata/api/v1"
+
+
+def init_api(app: Flask) -> Api:
+    app.config.update(
+        API_TITLE="bigdata-paas",
+        API_VERSION="v1",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX=PREFIX,
+        OPENAPI_JSON_PATH="openapi.json",
+        OPENAPI_SWAGGER_UI_PATH="docs",
+        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/",
+        API_SPEC_OPTIONS={
+            "info": {
+                "description": "Launch big-data clusters from a service catalog. "
+                "Every route but /health needs `Authorization: Bearer`."
+            },
+            "servers": [{"url": "/"}],
+            "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+            "security": [{"bearer": []}],
+        },
+    )
+    api = Api(app)
+    api.spec.components.schema("ErrorEnvelope", schema=schemas.Error)
+    for blueprint in (health.blp, services.blp, instances.blp, inventory.blp, users.blp):
+        api.register_blueprint(blueprint, url_prefix=PREFIX)
+    init_errors(app)
+    init_auth(app)
+    return api

@@ -1,0 +1,77 @@
+"""Bearer-token authentication on every route but the health check, and role checks."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from functools import wraps
+
+from flask import Flask, current_app, g, request
+
+from bigdata_paas.errors import Forbidden, Unauthorized
+from bigdata_paas.operations.users import authenticate
+
+#: endpoints that answer without a token
+PUBLIC_ENDPOINTS = {"health.health", "static"}
+#: endpoints a browser opens: answer 401 with a Basic challenge so the browser asks for it
+BROWSER_ENDPOINTS = {"api-docs.openapi_json", "api-docs.openapi_swagger_ui"}
+
+
+def token_from_request() -> str | None:
+    """Read ``Authorization: Bearer <token>``, or Basic with the token as password."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer":
+        return value.strip() or None
+    if scheme.lower() == "basic":
+        try:
+            decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+        return decoded.partition(":")[2] or None
+    return None
+
+
+def init_auth(app: Flask) -> None:
+    @app.before_request
+    def require_token():
+        if request.endpoint in PUBLIC_ENDPOINTS:
+            return None
+        token = token_from_request()
+        user = None
+        if token:
+            rt = current_app.extensions["paas"]
+            with rt.db.session() as session:
+                user = authenticate(session, token)
+                session.commit()
+        if user is None:
+            if request.endpoint in BROWSER_ENDPOINTS:
+                exc = Unauthorized("a bearer token is required (as the Basic password here)")
+                from bigdata_paas.api.errors import envelope
+
+                return envelope(
+                    401,
+                    exc.code,
+                    exc.message,
+                    None,
+                    {"WWW-Authenticate": 'Basic realm="bigdata-paas"'},
+                )
+            raise Unauthorized(
+                "missing or invalid bearer token"
+                if token or request.headers.get("Authorization")
+                else "authentication required: send Authorization: Bearer <token>"
+            )
+        g.user = user
+        return None
+
+
+def admin_required(view):
+    """Refuse the view to users who are not admins."""
+
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        if not g.user.is_admin:
+            raise Forbidden("this operation needs the admin role")
+        return view(*args, **kwargs)
+
+    return wrapper

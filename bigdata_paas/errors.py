@@ -1,0 +1,88 @@
+"""Domain errors shared by the API, the operations and the pipeline.
+
+Nothing here imports Flask: the API maps these to HTTP in ``api/errors.py``
+and the pipeline turns them into a ``failed`` status with a reason.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class PaasError(Exception):
+    """Base of every error the platform reports to a user."""
+
+    status = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, *, details: Any = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+    def to_dict(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.details is not None:
+            body["details"] = self.details
+        return body
+
+
+class ValidationError(PaasError):
+    """Input that does not fit; ``problems`` lists every one, each naming a field."""
+
+    status = 400
+    code = "invalid_input"
+
+    def __init__(self, problems: list[dict[str, str]] | str, *, field: str | None = None) -> None:
+        if isinstance(problems, str):
+            problems = [{"field": field or "", "message": problems}]
+        self.problems = problems
+        summary = "; ".join(
+            f"{p['field']}: {p['message']}" if p.get("field") else p["message"] for p in problems
+        )
+        super().__init__(summary, details={"problems": problems})
+
+
+class TemplateError(PaasError):
+    """A template that cannot be parsed or rendered, or renders to an invalid spec."""
+
+    status = 422
+    code = "template_error"
+
+    def __init__(self, message: str, *, line: int | None = None) -> None:
+        self.line = line
+        text = f"line {line}: {message}" if line else message
+        super().__init__(text, details={"line": line} if line else None)
+
+
+class SpecError(TemplateError):
+    """The rendered instance spec is not a valid spec."""
+
+    code = "invalid_spec"
+
+
+class Unauthorized(PaasError):
+    status = 401
+    code = "unauthorized"
+
+
+class Forbidden(PaasError):
+    status = 403
+    code = "forbidden"
+
+
+class NotFound(PaasError):
+    status = 404
+    code = "not_found"
+
+
+class Conflict(PaasError):
+    status = 409
+    code = "conflict"
+
+
+class Unavailable(PaasError):
+    """A dependency (broker, database) cannot be reached right now."""
+
+    status = 503
+    code = "unavailable"

@@ -1,0 +1,26 @@
+"""SQLAlchemy models, one module per aggregate."""
+
+from bigdata_paas.models.base import Base, iso, utcnow
+from bigdata_paas.models.instance import Event, Instance, LogLine, Node, new_instance_id
+from bigdata_paas.models.inventory import HOST_STATES, Address, Host, HostDisk, Network
+from bigdata_paas.models.service import Service
+from bigdata_paas.models.user import ROLES, User
+
+__all__ = [
+    "HOST_STATES",
+    "ROLES",
+    "Address",
+    "Base",
+    "Event",
+    "Host",
+    "HostDisk",
+    "Instance",
+    "LogLine",
+    "Network",
+    "Node",
+    "Service",
+    "User",
+    "iso",
+    "new_instance_id",
+    "utcnow",
+]

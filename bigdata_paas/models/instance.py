@@ -1,0 +1,149 @@
+"""Instances of a service, their nodes, their event timeline and orquestrator logs."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from bigdata_paas.models.base import Base, iso, utcnow
+
+
+def new_instance_id() -> str:
+    return uuid.uuid4().hex
+
+
+class Instance(Base):
+    __tablename__ = "instances"
+    __table_args__ = (Index("ix_instances_status_queued_at", "status", "queued_at"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_instance_id)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    # Kept (as NULL) when the service is deleted: name and version stay for history.
+    service_id: Mapped[int | None] = mapped_column(
+        ForeignKey("services.id", ondelete="SET NULL"), index=True
+    )
+    service_name: Mapped[str] = mapped_column(String(64))
+    service_version: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    options: Mapped[dict] = mapped_column(default=dict)
+    merged_options: Mapped[dict | None]
+    spec: Mapped[dict | None]
+    failed_step: Mapped[str | None] = mapped_column(String(16))
+    error: Mapped[str | None] = mapped_column(Text)
+    wait_reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    queued_at: Mapped[datetime | None]
+    started_at: Mapped[datetime | None]
+
+    user = relationship("User")
+    nodes: Mapped[list[Node]] = relationship(
+        back_populates="instance", cascade="all, delete-orphan", order_by="Node.id"
+    )
+
+    @property
+    def name(self) -> str:
+        return f"{self.service_name}-{self.id[:8]}"
+
+    def to_dict(self, *, with_nodes: bool = True) -> dict:
+        body = {
+            "id": self.id,
+            "name": self.name,
+            "service": self.service_name,
+            "version": self.service_version,
+            "user": self.user.name if self.user is not None else None,
+            "status": self.status,
+            "options": self.options,
+            "created_at": iso(self.created_at),
+            "updated_at": iso(self.updated_at),
+        }
+        if self.status == "failed":
+            body["error"] = {"step": self.failed_step, "reason": self.error}
+        if self.status == "queued" and self.wait_reason:
+            body["waiting_for"] = self.wait_reason
+        if with_nodes:
+            body["merged_options"] = self.merged_options
+            body["nodes"] = [node.to_dict() for node in self.nodes]
+            body["services"] = (self.spec or {}).get("services", {})
+        return body
+
+
+class Node(Base):
+    __tablename__ = "nodes"
+    __table_args__ = (UniqueConstraint("instance_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    instance_id: Mapped[str] = mapped_column(
+        ForeignKey("instances.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(64))
+    cpu: Mapped[int]
+    mem: Mapped[int]
+    spec: Mapped[dict] = mapped_column(default=dict)
+    # The cpu/mem allocation: set while the node holds cpu and mem on the host.
+    host_id: Mapped[int | None] = mapped_column(ForeignKey("hosts.id"), index=True)
+    # The placed node as handed to the orquestrator (host, disks, addresses).
+    placement: Mapped[dict | None]
+
+    instance: Mapped[Instance] = relationship(back_populates="nodes")
+    host = relationship("Host")
+
+    def to_dict(self) -> dict:
+        placed = self.placement or {}
+        return {
+            "name": self.name,
+            "cpu": self.cpu,
+            "mem": self.mem,
+            "host": placed.get("host"),
+            "address": placed.get("address"),
+            "disks": placed.get("disks")
+            or [{"name": name, **body} for name, body in self.spec.get("disks", {}).items()],
+            "networks": placed.get("networks") or self.spec.get("networks", {}),
+            "services": self.spec.get("services", []),
+        }
+
+
+class Event(Base):
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    instance_id: Mapped[str] = mapped_column(
+        ForeignKey("instances.id", ondelete="CASCADE"), index=True
+    )
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    step: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))
+    message: Mapped[str] = mapped_column(Text, default="")
+
+    def to_dict(self) -> dict:
+        return {
+            "at": iso(self.at),
+            "step": self.step,
+            "status": self.status,
+            "message": self.message,
+        }
+
+
+class LogLine(Base):
+    __tablename__ = "log_lines"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    instance_id: Mapped[str] = mapped_column(
+        ForeignKey("instances.id", ondelete="CASCADE"), index=True
+    )
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    command: Mapped[str] = mapped_column(String(16))
+    stream: Mapped[str] = mapped_column(String(8))
+    line: Mapped[str] = mapped_column(Text)
+
+    def to_dict(self) -> dict:
+        return {
+            "id": self.id,
+            "at": iso(self.at),
+            "command": self.command,
+            "stream": self.stream,
+            "line": self.line,
+        }

@@ -1,0 +1,54 @@
+"""Catalog entries: a name/version with its template, options and orquestrator."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from bigdata_paas.models.base import Base, iso, utcnow
+
+
+class Service(Base):
+    __tablename__ = "services"
+    __table_args__ = (UniqueConstraint("name", "version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    version: Mapped[str] = mapped_column(String(64))
+    description: Mapped[str] = mapped_column(Text, default="")
+    template: Mapped[str | None] = mapped_column(Text)
+    template_format: Mapped[str] = mapped_column(String(8), default="json")
+    options: Mapped[dict | None]
+    orquestrator: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    @property
+    def ready(self) -> bool:
+        return bool(self.template and self.options is not None and self.orquestrator)
+
+    def to_dict(self) -> dict:
+        missing = [
+            part
+            for part, value in (
+                ("template", self.template),
+                ("options", self.options),
+                ("orquestrator", self.orquestrator),
+            )
+            if value is None
+        ]
+        return {
+            "name": self.name,
+            "version": self.version,
+            "description": self.description,
+            "template": self.template is not None,
+            "template_format": self.template_format,
+            "options": self.options is not None,
+            "orquestrator": self.orquestrator is not None,
+            "ready": not missing,
+            "missing": missing,
+            "created_at": iso(self.created_at),
+            "updated_at": iso(self.updated_at),
+        }

@@ -1,0 +1,251 @@
+"""Launch, list, inspect and destroy instances."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session, selectinload
+
+from bigdata_paas import states
+from bigdata_paas.errors import Conflict, NotFound, PaasError, Unavailable, ValidationError
+from bigdata_paas.models import Event, Instance, LogLine, Service, User, new_instance_id
+from bigdata_paas.operations.lifecycle import advance
+from bigdata_paas.operations.placement import compute, node_demands
+from bigdata_paas.operations.services import get_service
+from bigdata_paas.pipeline.publish import publish_destroy, publish_launch
+from bigdata_paas.placement import NoFit
+from bigdata_paas.rendering import build_context, merge_options, render_spec, validate_spec
+from bigdata_paas.runtime import Runtime
+
+
+def _ready(service: Service) -> None:
+    missing = [
+        part
+        for part, value in (
+            ("template", service.template),
+            ("options", service.options),
+            ("orquestrator", service.orquestrator),
+        )
+        if not value
+    ]
+    if missing:
+        raise Conflict(
+            f"service {service.name}/{service.version} is not ready: missing {', '.join(missing)}"
+        )
+
+
+def dry_render(
+    rt: Runtime, service: Service, values: Any, user: User, instance_id: str
+) -> tuple[dict, dict]:
+    """Validate options and render the spec as the prepare step will; (merged, spec)."""
+    merged = merge_options(service.options, values)
+    name = f"{service.name}-{instance_id[:8]}"
+    context = build_context(
+        merged,
+        instancename=name,
+        clusterid=instance_id,
+        clusterdn=f"{name}.{user.name}",
+        user=user.name,
+        service=service.name,
+        version=service.version,
+    )
+    spec = render_spec(
+        service.template, context, fmt=service.template_format, limits=rt.render_limits()
+    )
+    nodes = spec.get("nodes") if isinstance(spec, dict) else None
+    if isinstance(nodes, dict) and len(nodes) > rt.config.MAX_NODES:
+        raise ValidationError(
+            f"these options make {len(nodes)} nodes; the maximum per instance is "
+            f"{rt.config.MAX_NODES}",
+            field="options",
+        )
+    return merged, validate_spec(spec, max_nodes=rt.config.MAX_NODES)
+
+
+def launch_instance(
+    rt: Runtime, session: Session, user: User, name: str, version: str, values: Any
+) -> Instance:
+    """Validate, commit the instance, then start the pipeline; nothing stays if that fails."""
+    service = get_service(session, name, version)
+    _ready(service)
+    instance_id = new_instance_id()
+    dry_render(rt, service, values, user, instance_id)
+    instance = Instance(
+        id=instance_id,
+        user_id=user.id,
+        service_id=service.id,
+        service_name=service.name,
+        service_version=service.version,
+        status=states.PENDING,
+        options=values,
+    )
+    session.add(instance)
+    session.flush()
+    session.add(
+        Event(
+            instance_id=instance_id,
+            step="launch",
+            status=states.PENDING,
+            message="accepted; pipeline enqueued",
+        )
+    )
+    session.commit()
+    try:
+        publish_launch(rt.celery, instance_id)
+    except Unavailable:
+        session.execute(delete(Instance).where(Instance.id == instance_id))
+        session.commit()
+        raise
+    return instance
+
+
+def plan(rt: Runtime, session: Session, user: User, name: str, version: str, values: Any) -> dict:
+    """Render and place without allocating: what would run where, or why it cannot."""
+    service = get_service(session, name, version)
+    _ready(service)
+    _, spec = dry_render(rt, service, values, user, new_instance_id())
+    strategy = spec.get("placement_strategy", rt.config.PLACEMENT_STRATEGY)
+    demands = node_demands(spec)
+    body: dict = {
+        "service": name,
+        "version": version,
+        "nodes": len(demands),
+        "cpu": sum(d.cpu for d in demands),
+        "mem": sum(d.mem for d in demands),
+    }
+    try:
+        result = compute(session, spec, strategy)
+    except NoFit as exc:
+        session.rollback()
+        return {
+            **body,
+            "fits": False,
+            "reason": str(exc),
+            "shortages": [s.__dict__ for s in exc.shortages],
+        }
+    session.rollback()
+    return {
+        **body,
+        "fits": True,
+        "strategy": strategy,
+        "placement": [
+            {
+                "node": p.node,
+                "host": p.host,
+                "disks": {d: hd.name for d, hd in p.disks.items()},
+                "addresses": {dev: a.address for dev, a in p.nics.items()},
+            }
+            for p in result.nodes.values()
+        ],
+    }
+
+
+def visible_instances(user: User):
+    query = select(Instance)
+    if not user.is_admin:
+        query = query.where(Instance.user_id == user.id)
+    return query
+
+
+def list_instances(session: Session, user: User, args: dict, default_size: int) -> dict:
+    """One page of the instances ``user`` may see, newest first."""
+    problems = []
+
+    def number(key: str, default: int, high: int) -> int:
+        raw = args.get(key, str(default))
+        if not raw.isdigit() or not 1 <= int(raw) <= high:
+            problems.append({"field": key, "message": f"must be an integer 1..{high}"})
+            return default
+        return int(raw)
+
+    page, size = number("page", 1, 10**6), number("per_page", default_size, 500)
+    query = visible_instances(user)
+    for key, column in (
+        ("service", Instance.service_name),
+        ("version", Instance.service_version),
+        ("status", Instance.status),
+    ):
+        if key in args:
+            if key == "status" and args[key] not in states.STATUSES:
+                problems.append(
+                    {"field": "status", "message": f"must be one of {', '.join(states.STATUSES)}"}
+                )
+            query = query.where(column == args[key])
+    if "user" in args:
+        if not user.is_admin:
+            problems.append({"field": "user", "message": "only admins can filter by user"})
+        query = query.join(User, User.id == Instance.user_id).where(User.name == args["user"])
+    if problems:
+        raise ValidationError(problems)
+    total = session.scalar(select(func.count()).select_from(query.subquery()))
+    rows = session.scalars(
+        query.options(selectinload(Instance.user))
+        .order_by(Instance.created_at.desc(), Instance.id)
+        .offset((page - 1) * size)
+        .limit(size)
+    )
+    return {
+        "items": [i.to_dict(with_nodes=False) for i in rows],
+        "page": page,
+        "per_page": size,
+        "total": total,
+    }
+
+
+def get_instance(session: Session, user: User, instance_id: str) -> Instance:
+    """The instance, if ``user`` may see it (another user's is not found, not forbidden)."""
+    instance = session.scalar(visible_instances(user).where(Instance.id == instance_id))
+    if instance is None:
+        raise NotFound(f"instance {instance_id} not found")
+    return instance
+
+
+def events(session: Session, instance: Instance) -> list[dict]:
+    rows = session.scalars(select(Event).where(Event.instance_id == instance.id).order_by(Event.id))
+    return [e.to_dict() for e in rows]
+
+
+def logs(session: Session, instance: Instance, after: str | None, limit: int = 1000) -> dict:
+    """Orquestrator output lines; ``after`` = the last id seen, to follow new lines."""
+    if after is not None and not after.isdigit():
+        raise ValidationError("must be a log line id", field="after")
+    query = select(LogLine).where(LogLine.instance_id == instance.id)
+    if after:
+        query = query.where(LogLine.id > int(after))
+    lines = [line.to_dict() for line in session.scalars(query.order_by(LogLine.id).limit(limit))]
+    return {"lines": lines, "last": lines[-1]["id"] if lines else (int(after) if after else 0)}
+
+
+def destroy_instance(rt: Runtime, session: Session, instance: Instance) -> Instance:
+    """Mark the instance destroying and hand it to the orquestrator worker."""
+    previous = instance.status
+    if previous == states.DESTROYING:
+        return instance
+    if previous not in states.DESTROYABLE:
+        raise Conflict(f"instance {instance.id} is {previous}; it cannot be destroyed")
+    if not advance(
+        session,
+        instance.id,
+        "destroy",
+        previous,
+        states.DESTROYING,
+        f"destroy requested (was {previous})",
+    ):
+        raise Conflict(f"instance {instance.id} changed status; try again")
+    session.commit()
+    try:
+        publish_destroy(rt.celery, instance.id)
+    except PaasError:
+        advance(
+            session,
+            instance.id,
+            "destroy",
+            states.DESTROYING,
+            previous,
+            "destroy not started: broker unreachable",
+        )
+        session.commit()
+        raise
+    session.refresh(instance)
+    return instance

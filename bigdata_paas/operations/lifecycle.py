@@ -1,0 +1,383 @@
+"""The pipeline's steps as use cases: each re-reads the instance, works, and compare-and-sets.
+
+A step that finds the instance in another status than the one it starts from
+does nothing, so a redelivered message (acks_late) or a step that lost a race
+with a destroy is harmless. Long work (rendering, orquestrators) happens
+outside any transaction: SQLite holds its write lock for a transaction's life.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from bigdata_paas import states
+from bigdata_paas.errors import PaasError
+from bigdata_paas.models import Event, Instance, LogLine, Node, Service, User, utcnow
+from bigdata_paas.operations import placement as placing
+from bigdata_paas.orchestration import ScriptLimits, run_script
+from bigdata_paas.pipeline.publish import kick_queue, publish_run
+from bigdata_paas.rendering import build_context, merge_options, render_spec, validate_spec
+from bigdata_paas.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+def advance(
+    session: Session,
+    instance_id: str,
+    step: str,
+    from_statuses,
+    to: str,
+    message: str = "",
+    **values,
+) -> bool:
+    """Move the instance to ``to`` if it is in one of ``from_statuses``; record the event."""
+    if isinstance(from_statuses, str):
+        from_statuses = (from_statuses,)
+    moved = session.execute(
+        update(Instance)
+        .where(Instance.id == instance_id, Instance.status.in_(from_statuses))
+        .values(status=to, updated_at=utcnow(), **values)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if moved == 1:
+        session.add(Event(instance_id=instance_id, step=step, status=to, message=message))
+    return moved == 1
+
+
+def note(session: Session, instance_id: str, step: str, status: str, message: str) -> None:
+    session.add(Event(instance_id=instance_id, step=step, status=status, message=message))
+
+
+def fail(rt: Runtime, instance_id: str, step: str, reason: str) -> bool:
+    """Fail an in-flight instance with a reason and release what it holds."""
+    with rt.db.session() as session:
+        if not advance(
+            session,
+            instance_id,
+            step,
+            (*states.IN_FLIGHT, states.RUNNING),
+            states.FAILED,
+            reason,
+            failed_step=step,
+            error=reason[:4000],
+            wait_reason=None,
+        ):
+            return False
+        freed = placing.release(session, instance_id)
+        session.commit()
+    log.info("instance %s failed at %s: %s", instance_id, step, reason)
+    if freed:
+        kick_queue(rt.celery)
+    return True
+
+
+def _status(session: Session, instance_id: str) -> str | None:
+    return session.scalar(select(Instance.status).where(Instance.id == instance_id))
+
+
+def prepare(rt: Runtime, instance_id: str) -> str:
+    """Merge the options, render the template in the sandbox, validate and store the nodes."""
+    with rt.db.session() as session:
+        instance = session.get(Instance, instance_id)
+        if instance is None or instance.status != states.PENDING:
+            return "skipped"
+        service = session.get(Service, instance.service_id) if instance.service_id else None
+        user = session.get(User, instance.user_id)
+        job = {
+            "options": instance.options,
+            "name": instance.name,
+            "user": user.name,
+            "service": instance.service_name,
+            "version": instance.service_version,
+            "doc": service.options if service else None,
+            "template": service.template if service else None,
+            "format": service.template_format if service else "json",
+        }
+        session.commit()
+    try:
+        if not job["template"] or job["doc"] is None:
+            raise PaasError("the service has no template or options any more")
+        merged = merge_options(job["doc"], job["options"])
+        context = build_context(
+            merged,
+            instancename=job["name"],
+            clusterid=instance_id,
+            clusterdn=f"{job['name']}.{job['user']}",
+            user=job["user"],
+            service=job["service"],
+            version=job["version"],
+        )
+        spec = validate_spec(
+            render_spec(job["template"], context, fmt=job["format"], limits=rt.render_limits()),
+            max_nodes=rt.config.MAX_NODES,
+        )
+    except PaasError as exc:
+        fail(rt, instance_id, "prepare", exc.message)
+        return "failed"
+    with rt.db.session() as session:
+        if not advance(
+            session,
+            instance_id,
+            "prepare",
+            states.PENDING,
+            states.PREPARED,
+            f"template rendered: {len(spec['nodes'])} node(s)",
+            merged_options=merged,
+            spec=spec,
+        ):
+            return "skipped"
+        session.add_all(
+            Node(instance_id=instance_id, name=name, cpu=node["cpu"], mem=node["mem"], spec=node)
+            for name, node in spec["nodes"].items()
+        )
+        session.commit()
+    return states.PREPARED
+
+
+def submit(rt: Runtime, instance_id: str) -> str:
+    """Check that the instance could ever fit the inventory, then hand it to the scheduler."""
+    with rt.db.session() as session:
+        instance = session.get(Instance, instance_id)
+        if instance is None or instance.status != states.PREPARED:
+            return "skipped"
+        spec = instance.spec
+        reasons = placing.check_feasible(session, spec)
+        has_hosts = bool(placing.load_hosts(session))
+        if reasons and has_hosts:
+            session.commit()
+            fail(
+                rt,
+                instance_id,
+                "submit",
+                "cannot fit the inventory even when it is empty: " + "; ".join(reasons),
+            )
+            return "failed"
+        cpu = sum(n["cpu"] for n in spec["nodes"].values())
+        mem = sum(n["mem"] for n in spec["nodes"].values())
+        advance(
+            session,
+            instance_id,
+            "submit",
+            states.PREPARED,
+            states.SUBMITTED,
+            f"{len(spec['nodes'])} node(s), {cpu} cpu, {mem} MB",
+        )
+        session.commit()
+    return states.SUBMITTED
+
+
+def queue(rt: Runtime, instance_id: str) -> str:
+    """Take the instance's place in the queue (submission order)."""
+    with rt.db.session() as session:
+        moved = advance(
+            session,
+            instance_id,
+            "queue",
+            states.SUBMITTED,
+            states.QUEUED,
+            "waiting for capacity",
+            queued_at=utcnow(),
+        )
+        session.commit()
+    return states.QUEUED if moved else "skipped"
+
+
+def try_schedule(rt: Runtime, instance_id: str) -> bool:
+    """Place a queued instance and commit its allocations, all or nothing; True if placed."""
+    for _attempt in range(3):
+        with rt.db.session() as session:
+            placing.lock_placement(session)
+            instance = session.get(Instance, instance_id)
+            if instance is None or instance.status != states.QUEUED:
+                session.rollback()
+                return False
+            strategy = instance.spec.get("placement_strategy", rt.config.PLACEMENT_STRATEGY)
+            try:
+                result = placing.compute(session, instance.spec, strategy)
+            except placing.NoFit as exc:
+                reason = str(exc)
+                if instance.wait_reason != reason:
+                    instance.wait_reason = reason
+                    note(session, instance_id, "schedule", states.QUEUED, f"waiting: {reason}")
+                    session.commit()
+                return False
+            try:
+                placing.commit_placement(session, instance_id, instance.spec, result)
+            except placing.AllocationConflict as exc:
+                log.info("placement of %s conflicted (%s); retrying", instance_id, exc)
+                session.rollback()
+                continue
+            hosts = sorted({p.host for p in result.nodes.values()})
+            advance(
+                session,
+                instance_id,
+                "schedule",
+                states.QUEUED,
+                states.SCHEDULED,
+                f"placed on {', '.join(hosts)}",
+                wait_reason=None,
+            )
+            session.commit()
+            return True
+    return False
+
+
+def schedule(rt: Runtime, instance_id: str) -> str:
+    """Place the instance now if capacity allows; otherwise it stays queued."""
+    return states.SCHEDULED if try_schedule(rt, instance_id) else states.QUEUED
+
+
+def drain_queue(rt: Runtime, limit: int = 500) -> int:
+    """Try queued instances in submission order; each that fits is scheduled and run."""
+    with rt.db.session() as session:
+        waiting = list(
+            session.scalars(
+                select(Instance.id)
+                .where(Instance.status == states.QUEUED)
+                .order_by(Instance.queued_at, Instance.id)
+                .limit(limit)
+            )
+        )
+        session.commit()
+    placed = 0
+    for instance_id in waiting:
+        if try_schedule(rt, instance_id):
+            placed += 1
+            publish_run(rt.celery, instance_id)
+    return placed
+
+
+def instance_document(session: Session, instance: Instance) -> dict:
+    """The placed instance as the orquestrator reads it from PAAS_INSTANCE_FILE."""
+    nodes = session.scalars(select(Node).where(Node.instance_id == instance.id).order_by(Node.id))
+    return {
+        "id": instance.id,
+        "name": instance.name,
+        "service": instance.service_name,
+        "version": instance.service_version,
+        "user": instance.user.name,
+        "options": instance.merged_options or {},
+        "nodes": [n.placement or {"name": n.name, **n.spec} for n in nodes],
+        "services": (instance.spec or {}).get("services", {}),
+    }
+
+
+class LogWriter:
+    """Store orquestrator output lines in batches, so a chatty script costs few commits."""
+
+    def __init__(self, rt: Runtime, instance_id: str, command: str) -> None:
+        self.rt, self.instance_id, self.command = rt, instance_id, command
+        self.buffer: list[LogLine] = []
+        self.flushed_at = time.monotonic()
+
+    def __call__(self, stream: str, line: str) -> None:
+        self.buffer.append(
+            LogLine(
+                instance_id=self.instance_id, command=self.command, stream=stream, line=line[:8000]
+            )
+        )
+        if len(self.buffer) >= 200 or time.monotonic() - self.flushed_at > 0.5:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.buffer:
+            with self.rt.db.session() as session:
+                session.add_all(self.buffer)
+                session.commit()
+            self.buffer = []
+        self.flushed_at = time.monotonic()
+
+
+def run_orquestrator(rt: Runtime, instance_id: str, command: str) -> tuple[bool, str]:
+    """Run the service's orquestrator ``command`` for the instance; (ok, how it ended)."""
+    with rt.db.session() as session:
+        instance = session.get(Instance, instance_id)
+        service = session.get(Service, instance.service_id) if instance.service_id else None
+        if service is None or not service.orquestrator:
+            session.commit()
+            return False, "the service has no orquestrator any more"
+        script, document = service.orquestrator, instance_document(session, instance)
+        session.commit()
+    writer = LogWriter(rt, instance_id, command)
+    result = run_script(
+        script,
+        command,
+        document,
+        rt.config.work_path / instance_id,
+        env={
+            "PAAS_INSTANCE_ID": instance_id,
+            "PAAS_SERVICE": document["service"],
+            "PAAS_VERSION": document["version"],
+            "PAAS_USER": document["user"],
+            "PAAS_INSTANCE_NAME": document["name"],
+        },
+        limits=ScriptLimits(
+            timeout=rt.config.ORQUESTRATOR_TIMEOUT,
+            max_output=rt.config.ORQUESTRATOR_MAX_OUTPUT,
+            max_memory=rt.config.ORQUESTRATOR_MAX_MEMORY_MB * 1024 * 1024,
+        ),
+        on_output=writer,
+    )
+    writer.flush()
+    return result.ok, result.describe(command)
+
+
+def run(rt: Runtime, instance_id: str) -> str:
+    """Run the orquestrator's ``start``; exit 0 makes the instance running."""
+    with rt.db.session() as session:
+        if _status(session, instance_id) != states.SCHEDULED:
+            session.commit()
+            return "skipped"
+        session.execute(
+            update(Instance).where(Instance.id == instance_id).values(started_at=utcnow())
+        )
+        note(session, instance_id, "run", states.SCHEDULED, "orquestrator start began")
+        session.commit()
+    try:
+        ok, how = run_orquestrator(rt, instance_id, "start")
+    except (OSError, RuntimeError) as exc:
+        ok, how = False, f"could not start the orquestrator: {exc}"
+    if not ok:
+        fail(rt, instance_id, "run", how)
+        return states.FAILED
+    with rt.db.session() as session:
+        moved = advance(session, instance_id, "run", states.SCHEDULED, states.RUNNING, how)
+        session.commit()
+    return states.RUNNING if moved else "skipped"
+
+
+def destroy(rt: Runtime, instance_id: str) -> str:
+    """Stop the cluster through the orquestrator and release every allocation."""
+    with rt.db.session() as session:
+        instance = session.get(Instance, instance_id)
+        if instance is None or instance.status != states.DESTROYING:
+            return "skipped"
+        started = instance.started_at is not None
+        session.commit()
+    if started:
+        try:
+            _ok, how = run_orquestrator(rt, instance_id, "stop")
+        except (OSError, RuntimeError) as exc:
+            how = f"could not run the orquestrator's stop: {exc}"
+        with rt.db.session() as session:
+            note(session, instance_id, "destroy", states.DESTROYING, how)
+            session.commit()
+    with rt.db.session() as session:
+        freed = placing.release(session, instance_id)
+        moved = advance(
+            session,
+            instance_id,
+            "destroy",
+            states.DESTROYING,
+            states.DESTROYED,
+            "every allocation released",
+        )
+        session.commit()
+    if freed:
+        kick_queue(rt.celery)
+    return states.DESTROYED if moved else "skipped"

@@ -1,0 +1,187 @@
+"""The service catalog: register, describe, set template/options/orquestrator, delete."""
+
+from __future__ import annotations
+
+import ast
+import re
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from bigdata_paas import states
+from bigdata_paas.errors import Conflict, NotFound, TemplateError, ValidationError
+from bigdata_paas.models import Instance, Service
+from bigdata_paas.rendering import (
+    build_context,
+    check_syntax,
+    option_defaults,
+    render_spec,
+    validate_options_document,
+    validate_spec,
+)
+from bigdata_paas.runtime import Runtime
+
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}$")
+YAML_TYPES = {"application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml"}
+
+
+def check_name(name: Any, version: Any) -> list[dict[str, str]]:
+    problems = []
+    if not isinstance(name, str) or not NAME_RE.match(name):
+        problems.append({"field": "name", "message": "must match ^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"})
+    if not isinstance(version, str) or not VERSION_RE.match(version) or ".." in version:
+        problems.append(
+            {"field": "version", "message": "must match ^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}$"}
+        )
+    return problems
+
+
+def register_service(session: Session, body: Any) -> Service:
+    """Add ``{name, version, description}`` to the catalog; 409 if it exists."""
+    if not isinstance(body, dict):
+        raise ValidationError("body must be a JSON object with name, version, description")
+    problems = check_name(body.get("name"), body.get("version"))
+    description = body.get("description", "")
+    if not isinstance(description, str) or len(description) > 2000:
+        problems.append({"field": "description", "message": "must be a string of <= 2000 chars"})
+    unknown = sorted(set(body) - {"name", "version", "description"})
+    problems += [{"field": key, "message": "unknown field"} for key in unknown]
+    if problems:
+        raise ValidationError(problems)
+    if find_service(session, body["name"], body["version"]) is not None:
+        raise Conflict(f"service {body['name']}/{body['version']} already exists")
+    service = Service(name=body["name"], version=body["version"], description=description)
+    session.add(service)
+    session.commit()
+    return service
+
+
+def find_service(session: Session, name: str, version: str) -> Service | None:
+    return session.scalar(select(Service).where(Service.name == name, Service.version == version))
+
+
+def get_service(session: Session, name: str, version: str) -> Service:
+    service = find_service(session, name, version)
+    if service is None:
+        raise NotFound(f"service {name}/{version} not found")
+    return service
+
+
+def catalog(session: Session) -> list[dict]:
+    """Every service name with its versions."""
+    rows = session.execute(
+        select(Service.name, Service.version, Service.description).order_by(
+            Service.name, Service.id
+        )
+    )
+    by_name: dict[str, dict] = {}
+    for name, version, description in rows:
+        entry = by_name.setdefault(name, {"name": name, "versions": [], "description": ""})
+        entry["versions"].append(version)
+        entry["description"] = description
+    return list(by_name.values())
+
+
+def versions(session: Session, name: str) -> list[Service]:
+    found = list(session.scalars(select(Service).where(Service.name == name).order_by(Service.id)))
+    if not found:
+        raise NotFound(f"service {name} not found")
+    return found
+
+
+def decode_text(raw: bytes, what: str) -> str:
+    if not raw or not raw.strip():
+        raise ValidationError(f"the {what} is empty", field=what)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValidationError(
+            f"must be UTF-8 text ({exc.reason} at byte {exc.start})", field=what
+        ) from None
+    if "\x00" in text:
+        raise ValidationError("must not contain NUL characters", field=what)
+    return text
+
+
+def test_render(
+    rt: Runtime, service: Service, template: str, fmt: str, options: dict, user: str
+) -> dict:
+    """Render ``template`` with default ``options`` in the sandbox and validate the spec."""
+    context = build_context(
+        option_defaults(options),
+        instancename=f"{service.name}-test",
+        clusterid="test",
+        clusterdn=f"{service.name}-test",
+        user=user,
+        service=service.name,
+        version=service.version,
+    )
+    spec = render_spec(template, context, fmt=fmt, limits=rt.render_limits())
+    return validate_spec(spec, max_nodes=rt.config.MAX_NODES)
+
+
+def set_template(
+    rt: Runtime, session: Session, service: Service, raw: bytes, content_type: str, user: str
+) -> Service:
+    """Store a template after a syntax check and, with options set, a sandboxed test render."""
+    text = decode_text(raw, "template")
+    fmt = "yaml" if content_type in YAML_TYPES else "json"
+    check_syntax(text)
+    if service.options is not None:
+        test_render(rt, service, text, fmt, service.options, user)
+    service.template, service.template_format = text, fmt
+    session.commit()
+    return service
+
+
+def set_options(rt: Runtime, session: Session, service: Service, doc: Any, user: str) -> Service:
+    """Store a validated options document; the template must still render with its defaults."""
+    normalized = validate_options_document(doc)
+    if service.template is not None:
+        try:
+            test_render(rt, service, service.template, service.template_format, normalized, user)
+        except TemplateError as exc:
+            raise TemplateError(
+                f"the template does not render with these defaults: {exc.message}"
+            ) from None
+    service.options = normalized
+    session.commit()
+    return service
+
+
+def set_orquestrator(session: Session, service: Service, raw: bytes) -> Service:
+    """Store the orquestrator; a Python script must at least parse."""
+    text = decode_text(raw, "orquestrator")
+    first = text.split("\n", 1)[0]
+    if not first.startswith("#!") or "python" in first:
+        try:
+            ast.parse(text, filename="orquestrator")
+        except SyntaxError as exc:
+            raise TemplateError(
+                f"orquestrator is not valid Python: {exc.msg}", line=exc.lineno
+            ) from None
+        except (ValueError, RecursionError, MemoryError) as exc:
+            raise ValidationError(
+                f"orquestrator cannot be parsed: {exc}", field="orquestrator"
+            ) from None
+    service.orquestrator = text
+    session.commit()
+    return service
+
+
+def delete_service(session: Session, service: Service) -> None:
+    """Remove a service; refused while a live instance uses it."""
+    live = session.scalar(
+        select(func.count())
+        .select_from(Instance)
+        .where(Instance.service_id == service.id, Instance.status.in_(states.LIVE))
+    )
+    if live:
+        raise Conflict(
+            f"service {service.name}/{service.version} is used by {live} live "
+            "instance(s); destroy them first"
+        )
+    session.delete(service)
+    session.commit()

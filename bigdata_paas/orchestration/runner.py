@@ -1,0 +1,264 @@
+"""Run one orquestrator command as a supervised subprocess.
+
+The script never sees the platform's environment: it gets a fixed PATH, its
+private working directory as HOME, and the instance's coordinates. It runs in
+its own process group (so a timeout kills everything it started), under
+resource limits, and as ``nobody`` when the worker runs as root.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import pwd
+import resource
+import selectors
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+SAFE_PATH = "/usr/local/bin:/usr/bin:/bin"
+TRUNCATED = "[output truncated: limit of {} bytes reached]"
+
+
+@dataclass(frozen=True)
+class ScriptLimits:
+    timeout: float = 600.0
+    max_output: int = 1_000_000
+    max_memory: int = 1024 * 1024 * 1024
+    max_processes: int = 256
+    max_file_size: int = 1024 * 1024 * 1024
+
+
+@dataclass
+class RunResult:
+    exit_code: int | None
+    timed_out: bool = False
+    signal: int | None = None
+    truncated: bool = False
+    tail: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0 and not self.timed_out
+
+    def describe(self, command: str) -> str:
+        """Say how the command ended, in one sentence."""
+        if self.timed_out:
+            text = f"orquestrator {command} exceeded its time limit and was killed"
+        elif self.signal:
+            text = f"orquestrator {command} was killed by signal {self.signal}"
+        else:
+            text = f"orquestrator {command} exited with {self.exit_code}"
+        if self.tail:
+            text += "; last output: " + " | ".join(self.tail[-5:])
+        return text
+
+
+def _unprivileged_user() -> pwd.struct_passwd | None:
+    if os.geteuid() != 0:
+        return None
+    try:
+        return pwd.getpwnam("nobody")
+    except KeyError:
+        return None
+
+
+def _limit(limits: ScriptLimits, drop_privileges: bool) -> Callable[[], None]:
+    def apply() -> None:
+        cpu = int(limits.timeout) + 5
+        for what, value in (
+            (resource.RLIMIT_CPU, cpu),
+            (resource.RLIMIT_AS, limits.max_memory),
+            (resource.RLIMIT_FSIZE, limits.max_file_size),
+            (resource.RLIMIT_CORE, 0),
+        ):
+            try:
+                resource.setrlimit(what, (value, value))
+            except (ValueError, OSError):
+                pass
+        if drop_privileges:
+            # RLIMIT_NPROC counts the user's processes and root ignores it, so it
+            # only means something once the script runs as an unprivileged user.
+            try:
+                resource.setrlimit(
+                    resource.RLIMIT_NPROC, (limits.max_processes, limits.max_processes)
+                )
+            except (ValueError, OSError):
+                pass
+
+    return apply
+
+
+def prepare_workdir(workdir: Path, script: str, document: dict) -> tuple[Path, Path]:
+    """Write the script and the instance file into the private working directory."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    os.chmod(workdir, 0o700)
+    script_path = workdir / "orquestrator"
+    script_path.write_text(script, encoding="utf-8")
+    os.chmod(script_path, 0o700)
+    instance_file = workdir / "instance.json"
+    instance_file.write_text(json.dumps(document, indent=2, sort_keys=True), encoding="utf-8")
+    os.chmod(instance_file, 0o600)
+    return script_path, instance_file
+
+
+@functools.cache
+def python_for(runner: pwd.struct_passwd | None) -> str:
+    """The worker's interpreter, or the system's when the script's user cannot run it.
+
+    A worker started from a virtualenv under /root runs an interpreter that
+    ``nobody`` may not execute; the system Python runs the same stdlib scripts.
+    """
+    candidates = [sys.executable, "/usr/bin/python3", "/usr/local/bin/python3"]
+    if runner is None:
+        return sys.executable
+    for candidate in candidates:
+        if not os.path.exists(candidate):
+            continue
+        try:
+            probe = subprocess.run(
+                [candidate, "-I", "-c", "pass"],
+                user=runner.pw_uid,
+                group=runner.pw_gid,
+                extra_groups=[],
+                capture_output=True,
+                check=False,
+                cwd="/",
+                timeout=30,
+            )
+        except (OSError, subprocess.SubprocessError):
+            continue
+        if probe.returncode == 0:
+            return candidate
+    raise RuntimeError("no Python interpreter is executable by the unprivileged user")
+
+
+def command_line(
+    script_path: Path, script: str, command: str, runner: pwd.struct_passwd | None
+) -> list[str]:
+    """Python scripts run with the worker's interpreter; another shebang runs as itself."""
+    first = script.split("\n", 1)[0]
+    if first.startswith("#!") and "python" not in first:
+        return [str(script_path), command]
+    return [python_for(runner), "-I", str(script_path), command]
+
+
+def run_script(
+    script: str,
+    command: str,
+    document: dict,
+    workdir: Path,
+    *,
+    env: dict[str, str],
+    limits: ScriptLimits,
+    on_output: Callable[[str, str], None],
+) -> RunResult:
+    """Run ``script command`` in ``workdir``; stream each output line to ``on_output``."""
+    script_path, instance_file = prepare_workdir(workdir, script, document)
+    runner = _unprivileged_user()
+    if runner is not None:
+        for path in (workdir, script_path, instance_file):
+            os.chown(path, runner.pw_uid, runner.pw_gid)
+    environment = {
+        "PATH": SAFE_PATH,
+        "HOME": str(workdir),
+        "LANG": "C.UTF-8",
+        "PYTHONUNBUFFERED": "1",
+        "PAAS_INSTANCE_FILE": str(instance_file),
+        "PAAS_WORKDIR": str(workdir),
+        **env,
+    }
+    process = subprocess.Popen(
+        command_line(script_path, script, command, runner),
+        cwd=workdir,
+        env=environment,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+        close_fds=True,
+        preexec_fn=_limit(limits, runner is not None),
+        user=runner.pw_uid if runner else None,
+        group=runner.pw_gid if runner else None,
+        extra_groups=[] if runner else None,
+    )
+    result = RunResult(exit_code=None)
+    _pump(process, limits, result, on_output)
+    return result
+
+
+def _pump(
+    process: subprocess.Popen,
+    limits: ScriptLimits,
+    result: RunResult,
+    on_output: Callable[[str, str], None],
+) -> None:
+    deadline = time.monotonic() + limits.timeout
+    selector = selectors.DefaultSelector()
+    pending = {"stdout": b"", "stderr": b""}
+    selector.register(process.stdout, selectors.EVENT_READ, "stdout")
+    selector.register(process.stderr, selectors.EVENT_READ, "stderr")
+    kept = 0
+
+    def emit(stream: str, raw: bytes) -> None:
+        nonlocal kept
+        if result.truncated:
+            return
+        kept += len(raw) + 1
+        if kept > limits.max_output:
+            result.truncated = True
+            on_output("stderr", TRUNCATED.format(limits.max_output))
+            return
+        line = raw.decode("utf-8", "replace").rstrip("\r")
+        result.tail = [*result.tail, line][-20:]
+        on_output(stream, line)
+
+    while selector.get_map():
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            result.timed_out = True
+            break
+        for key, _ in selector.select(timeout=min(remaining, 1.0)):
+            chunk = os.read(key.fd, 65536)
+            if not chunk:
+                selector.unregister(key.fileobj)
+                if pending[key.data]:
+                    emit(key.data, pending[key.data])
+                    pending[key.data] = b""
+                continue
+            lines = (pending[key.data] + chunk).split(b"\n")
+            pending[key.data] = lines.pop()
+            if len(pending[key.data]) > 65536:
+                lines.append(pending[key.data])
+                pending[key.data] = b""
+            for line in lines:
+                emit(key.data, line)
+    selector.close()
+    if result.timed_out:
+        _kill_group(process)
+    else:
+        try:
+            process.wait(timeout=max(deadline - time.monotonic(), 0.1))
+        except subprocess.TimeoutExpired:
+            result.timed_out = True
+            _kill_group(process)
+    process.stdout.close()
+    process.stderr.close()
+    code = process.returncode
+    if code is not None and code < 0:
+        result.signal = -code
+    result.exit_code = code
+
+
+def _kill_group(process: subprocess.Popen) -> None:
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    process.wait()

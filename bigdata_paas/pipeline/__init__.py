@@ -1,0 +1,1 @@
+"""The launch pipeline: Celery app, task names, routing and publishing."""

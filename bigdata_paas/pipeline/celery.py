@@ -1,0 +1,90 @@
+"""Build the Celery app from the settings; tasks run inside the Flask app context."""
+
+from __future__ import annotations
+
+import tempfile
+from typing import TYPE_CHECKING
+
+from celery import Celery, Task
+
+from config import Config
+
+if TYPE_CHECKING:
+    from flask import Flask
+
+PIPELINE_QUEUE = "pipeline"
+ORQUESTRATOR_QUEUE = "orquestrator"
+#: tasks that run orquestrator scripts: long and subprocess-bound, on their own workers
+ORQUESTRATOR_TASKS = ("pipeline.run", "pipeline.destroy")
+
+
+def broker_options(config: Config) -> dict:
+    if not config.uses_filesystem_broker:
+        return {"confirm_publish": True}
+    folder = config.broker_path
+    for sub in ("queue", "control", "tmp"):
+        (folder / sub).mkdir(parents=True, exist_ok=True)
+    return {
+        "data_folder_in": str(folder / "queue"),
+        "data_folder_out": str(folder / "queue"),
+        "control_folder": str(folder / "control"),
+        "polling_interval": config.BROKER_POLLING_INTERVAL,
+    }
+
+
+def use_broker_tmp(config: Config) -> None:
+    """Keep consumed broker files on the broker's filesystem.
+
+    kombu's filesystem transport consumes a message by moving it into the temp
+    directory; across filesystems that move is a copy, which two workers can
+    both win. On one filesystem it is a rename, which exactly one wins.
+    """
+    if config.uses_filesystem_broker:
+        tmp = config.broker_path / "tmp"
+        tmp.mkdir(parents=True, exist_ok=True)
+        tempfile.tempdir = str(tmp)
+
+
+def celery_init_app(app: Flask, config: Config) -> Celery:
+    """Create the Celery app whose tasks push ``app``'s context (Flask's pattern)."""
+
+    class FlaskTask(Task):
+        def __call__(self, *args, **kwargs):
+            with app.app_context():
+                return self.run(*args, **kwargs)
+
+    celery = Celery(app.name, task_cls=FlaskTask, set_as_current=True)
+    pipeline_q, orq_q = config.queue(PIPELINE_QUEUE), config.queue(ORQUESTRATOR_QUEUE)
+    celery.conf.update(
+        broker_url=config.broker_url,
+        broker_transport_options=broker_options(config),
+        broker_connection_timeout=config.PUBLISH_TIMEOUT,
+        broker_connection_retry_on_startup=True,
+        # The database holds every status; Celery results would be a second truth.
+        task_ignore_result=True,
+        result_backend=None,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_default_queue=pipeline_q,
+        task_create_missing_queues=True,
+        task_routes={name: {"queue": orq_q} for name in ORQUESTRATOR_TASKS},
+        task_publish_retry=True,
+        task_publish_retry_policy={
+            "max_retries": 2,
+            "interval_start": 0,
+            "interval_step": 0.2,
+            "interval_max": 0.5,
+        },
+        task_serializer="json",
+        accept_content=["json"],
+        worker_send_task_events=True,
+        task_send_sent_event=False,
+        worker_hijack_root_logger=False,
+        worker_cancel_long_running_tasks_on_connection_loss=True,
+        # Orquestrator runs are bounded by their own timeout; this is a backstop.
+        task_time_limit=int(config.ORQUESTRATOR_TIMEOUT + config.HEALTH_TIMEOUT + 120),
+    )
+    celery.set_default()
+    app.extensions["celery"] = celery
+    return celery

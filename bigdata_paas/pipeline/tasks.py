@@ -1,0 +1,96 @@
+"""The Celery tasks: thin, named, taking an instance id; the work is in operations.lifecycle.
+
+Only named transient errors (the database or broker blinking) are retried. Any
+other exception fails the instance with a reason instead of leaving it stuck.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+
+from celery import shared_task
+from flask import current_app
+from kombu.exceptions import OperationalError as BrokerOperationalError
+from sqlalchemy.exc import OperationalError as DatabaseOperationalError
+
+from bigdata_paas.operations import lifecycle
+
+log = logging.getLogger(__name__)
+
+TRANSIENT = (DatabaseOperationalError, BrokerOperationalError, ConnectionError)
+RETRY = {
+    "autoretry_for": TRANSIENT,
+    "retry_backoff": 1,
+    "retry_backoff_max": 30,
+    "retry_jitter": True,
+    "max_retries": 8,
+}
+
+
+def step(name: str):
+    """Register ``pipeline.<name>``: run the lifecycle step, fail the instance on a bug."""
+
+    def decorate(func):
+        @functools.wraps(func)
+        def wrapper(instance_id: str) -> str:
+            rt = current_app.extensions["paas"]
+            try:
+                return func(rt, instance_id)
+            except TRANSIENT:
+                raise
+            except Exception as exc:
+                log.exception("step %s of instance %s crashed", name, instance_id)
+                lifecycle.fail(
+                    rt,
+                    instance_id,
+                    name,
+                    f"internal error in {name}: {type(exc).__name__}: {exc}"[:500],
+                )
+                return "failed"
+
+        return shared_task(name=f"pipeline.{name}", **RETRY)(wrapper)
+
+    return decorate
+
+
+@step("prepare")
+def prepare(rt, instance_id: str) -> str:
+    """Render the template and store the nodes."""
+    return lifecycle.prepare(rt, instance_id)
+
+
+@step("submit")
+def submit(rt, instance_id: str) -> str:
+    """Check the instance could fit and hand it to the scheduler."""
+    return lifecycle.submit(rt, instance_id)
+
+
+@step("queue")
+def queue(rt, instance_id: str) -> str:
+    """Take a place in the queue."""
+    return lifecycle.queue(rt, instance_id)
+
+
+@step("schedule")
+def schedule(rt, instance_id: str) -> str:
+    """Place every node, or stay queued."""
+    return lifecycle.schedule(rt, instance_id)
+
+
+@step("run")
+def run(rt, instance_id: str) -> str:
+    """Run the orquestrator's start."""
+    return lifecycle.run(rt, instance_id)
+
+
+@step("destroy")
+def destroy(rt, instance_id: str) -> str:
+    """Run the orquestrator's stop and release everything."""
+    return lifecycle.destroy(rt, instance_id)
+
+
+@shared_task(name="pipeline.drain_queue", **RETRY)
+def drain_queue() -> int:
+    """Place queued instances, in submission order, that fit now."""
+    return lifecycle.drain_queue(current_app.extensions["paas"])

@@ -1,0 +1,162 @@
+"""Settings for every process, read from ``PAAS_*`` environment variables once.
+
+Each setting is declared with its type and default; a malformed value fails at
+start-up with a message that names the variable.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """A ``PAAS_*`` variable that cannot be used."""
+
+
+def _bool(text: str) -> bool:
+    value = text.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError("expected true or false")
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise ValueError("expected an integer >= 1")
+    return value
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 65535:
+        raise ValueError("expected a port number 1..65535")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise ValueError("expected a number > 0")
+    return value
+
+
+def _choice(*choices: str):
+    def parse(text: str) -> str:
+        if text not in choices:
+            raise ValueError(f"expected one of {', '.join(choices)}")
+        return text
+
+    return parse
+
+
+def setting(default: Any, parse=str, doc: str = "") -> Any:
+    """Declare a setting: its default, how to parse its variable, what it means."""
+    return field(default=default, metadata={"parse": parse, "doc": doc})
+
+
+@dataclass
+class Config:
+    """Production defaults are embedded: SQLite and a filesystem broker under ``DATA_DIR``."""
+
+    DATA_DIR: str = setting("./var", doc="where the SQLite database, broker files and work dirs go")
+    HOST: str = setting("127.0.0.1", doc="address the web process binds to")
+    PORT: int = setting(5000, _port, "web port")
+    FLOWER_PORT: int = setting(5555, _port, "Flower port")
+    FLOWER_USER: str = setting("admin", doc="Flower basic-auth user")
+    FLOWER_PASSWORD: str = setting("", doc="Flower basic-auth password (generated if empty)")
+    ADMIN_TOKEN: str = setting("", doc="bearer token of the user `admin` (generated if empty)")
+    DATABASE_URL: str = setting("", doc="SQLAlchemy URL; default sqlite:///DATA_DIR/paas.sqlite3")
+    BROKER_URL: str = setting("", doc="Celery broker URL; default filesystem://localhost/")
+    BROKER_POLLING_INTERVAL: float = setting(
+        0.05, _positive_float, "seconds between polls of the filesystem broker"
+    )
+    QUEUE_PREFIX: str = setting("", doc="prefix of the Celery queue names (isolates test runs)")
+    PUBLISH_TIMEOUT: float = setting(
+        3.0, _positive_float, "seconds a launch waits for the broker before answering 503"
+    )
+    MAX_NODES: int = setting(200, _positive_int, "most nodes one instance may have")
+    MAX_BODY_BYTES: int = setting(1024 * 1024, _positive_int, "largest request body accepted")
+    RENDER_TIMEOUT: float = setting(5.0, _positive_float, "seconds a template may take to render")
+    RENDER_MAX_OUTPUT: int = setting(2_000_000, _positive_int, "largest rendered template (chars)")
+    RENDER_MAX_MEMORY_MB: int = setting(512, _positive_int, "memory of the render process (MB)")
+    ORQUESTRATOR_TIMEOUT: float = setting(
+        600.0, _positive_float, "seconds an orquestrator command may run"
+    )
+    ORQUESTRATOR_MAX_OUTPUT: int = setting(
+        1_000_000, _positive_int, "bytes of orquestrator output kept per command"
+    )
+    ORQUESTRATOR_MAX_MEMORY_MB: int = setting(
+        1024, _positive_int, "address space of an orquestrator process (MB)"
+    )
+    HEALTH_TIMEOUT: float = setting(60.0, _positive_float, "seconds for check_ports to answer")
+    PLACEMENT_STRATEGY: str = setting(
+        "binpack", _choice("binpack", "spread"), "how hosts are scored"
+    )
+    PAGE_SIZE: int = setting(50, _positive_int, "default page size of listings")
+    LOG_LEVEL: str = setting("INFO", _choice("DEBUG", "INFO", "WARNING", "ERROR"), "log level")
+    TESTING: bool = setting(False, _bool, "test mode")
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Config:
+        """Build the settings from ``PAAS_*`` variables; raise ConfigError naming a bad one."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            name = f"PAAS_{f.name}"
+            if name in environ:
+                try:
+                    values[f.name] = f.metadata["parse"](environ[name])
+                except ValueError as exc:
+                    raise ConfigError(f"{name}={environ[name]!r}: {exc}") from None
+        values.update(overrides)
+        return cls(**values)
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.DATA_DIR).resolve()
+
+    @property
+    def database_url(self) -> str:
+        return self.DATABASE_URL or f"sqlite:///{self.data_path / 'paas.sqlite3'}"
+
+    @property
+    def broker_url(self) -> str:
+        return self.BROKER_URL or "filesystem://localhost/"
+
+    @property
+    def uses_filesystem_broker(self) -> bool:
+        return self.broker_url.startswith("filesystem:")
+
+    @property
+    def broker_path(self) -> Path:
+        return self.data_path / "broker"
+
+    @property
+    def work_path(self) -> Path:
+        return self.data_path / "work"
+
+    def queue(self, name: str) -> str:
+        """Name of one of the platform's queues (``pipeline``, ``orquestrator``)."""
+        return f"{self.QUEUE_PREFIX}{name}"
+
+    @classmethod
+    def describe(cls) -> list[tuple[str, Any, str]]:
+        """(variable, default, meaning) of every setting, for docs and ``--help``."""
+        return [(f"PAAS_{f.name}", f.default, f.metadata["doc"]) for f in fields(cls)]
+
+
+@dataclass
+class TestConfig(Config):
+    """Settings for the test suite: small limits, fast timeouts."""
+
+    TESTING: bool = setting(True, _bool)
+    RENDER_TIMEOUT: float = setting(2.0, _positive_float)
+    ORQUESTRATOR_TIMEOUT: float = setting(20.0, _positive_float)
+    HEALTH_TIMEOUT: float = setting(5.0, _positive_float)
+    PUBLISH_TIMEOUT: float = setting(1.0, _positive_float)

@@ -1,0 +1,252 @@
+"""Shared fixtures: an isolated data dir per test, the app on it, and real worker processes.
+
+Tests that need RabbitMQ and PostgreSQL skip with a reason when those are not
+reachable, and fail instead when PAAS_REQUIRE_SERVICES=1 (CI sets it).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from bigdata_paas import create_app
+from bigdata_paas.cli import migrate
+from bigdata_paas.operations.users import create_user, ensure_admin
+from config import TestConfig
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+ADMIN_TOKEN = "test-admin-token-" + "x" * 24
+REQUIRE_SERVICES = os.environ.get("PAAS_REQUIRE_SERVICES") == "1"
+
+
+def base_env(data_dir: Path, **extra: str) -> dict[str, str]:
+    """The PAAS_* environment of a test deployment rooted at ``data_dir``."""
+    env = {
+        "PAAS_DATA_DIR": str(data_dir),
+        "PAAS_ADMIN_TOKEN": ADMIN_TOKEN,
+        "PAAS_ORQUESTRATOR_TIMEOUT": "20",
+        "PAAS_HEALTH_TIMEOUT": "5",
+        "PAAS_RENDER_TIMEOUT": "2",
+        "PAAS_PUBLISH_TIMEOUT": "1",
+        "PAAS_QUEUE_PREFIX": f"t{uuid.uuid4().hex[:10]}.",
+    }
+    env.update(extra)
+    return env
+
+
+def make_app(env: dict[str, str]):
+    config = TestConfig.from_env(env)
+    migrate(config.database_url)
+    app = create_app(config)
+    rt = app.extensions["paas"]
+    with rt.db.session() as session:
+        ensure_admin(session, ADMIN_TOKEN)
+    return app
+
+
+@pytest.fixture
+def env(tmp_path) -> dict[str, str]:
+    return base_env(tmp_path / "var")
+
+
+@pytest.fixture
+def app(env):
+    app = make_app(env)
+    yield app
+    app.extensions["paas"].db.dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+def admin() -> dict[str, str]:
+    return bearer(ADMIN_TOKEN)
+
+
+@pytest.fixture
+def make_user(app):
+    """Create a user with role ``user`` and return its auth headers."""
+
+    def make(name: str | None = None, role: str = "user") -> dict[str, str]:
+        with app.extensions["paas"].db.session() as session:
+            _user, token = create_user(session, name or f"u{uuid.uuid4().hex[:8]}", role)
+        return bearer(token)
+
+    return make
+
+
+def register_example(client, headers, name: str, version: str) -> None:
+    """Register one of the example services through the API, as the README does."""
+    folder = EXAMPLES / name / version
+    service = json.loads((folder / "service.json").read_text())
+    assert client.post("/bigdata/api/v1/services", json=service, headers=headers).status_code == 201
+    for part, filename in (
+        ("template", "service-template.json"),
+        ("options", "options.json"),
+        ("orquestrator", "orquestrator.py"),
+    ):
+        response = client.put(
+            f"/bigdata/api/v1/services/{name}/{version}/{part}",
+            data=(folder / filename).read_bytes(),
+            content_type="application/json",
+            headers=headers,
+        )
+        assert response.status_code == 200, response.get_json()
+
+
+def load_example_hosts(client, headers) -> None:
+    for host in json.loads((EXAMPLES / "hosts.json").read_text()):
+        response = client.post("/bigdata/api/v1/hosts", json=host, headers=headers)
+        assert response.status_code == 201, response.get_json()
+
+
+class Worker:
+    """A real Celery worker process consuming both platform queues."""
+
+    def __init__(
+        self,
+        env: dict[str, str],
+        log_path: Path,
+        concurrency: int = 2,
+        queues: tuple[str, ...] = ("pipeline", "orquestrator"),
+    ) -> None:
+        self.env = {**os.environ, **env}
+        self.log_path = log_path
+        prefix = env.get("PAAS_QUEUE_PREFIX", "")
+        self.name = f"test-{uuid.uuid4().hex[:8]}@%h"
+        self.args = [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "workers.celery_app",
+            "worker",
+            "-Q",
+            ",".join(prefix + q for q in queues),
+            "-n",
+            self.name,
+            "--concurrency",
+            str(concurrency),
+            "--loglevel",
+            "INFO",
+            "--without-mingle",
+            "--without-gossip",
+            "--without-heartbeat",
+        ]
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> Worker:
+        self.log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            self.args,
+            cwd=ROOT,
+            env=self.env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"worker exited: {self.log_path.read_text()[-3000:]}")
+            if b" ready." in self.log_path.read_bytes():
+                return self
+            time.sleep(0.1)
+        raise RuntimeError(f"worker not ready: {self.log_path.read_text()[-3000:]}")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, 9)
+                self.process.wait()
+        self.log.close()
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+@pytest.fixture
+def worker(env, tmp_path):
+    worker = Worker(env, tmp_path / "worker.log").start()
+    yield worker
+    worker.stop()
+
+
+def wait_for_status(
+    client, headers, instance_id: str, wanted: set[str], timeout: float = 60
+) -> dict:
+    """Poll the instance until its status is one of ``wanted``; return its JSON."""
+    deadline = time.monotonic() + timeout
+    body: dict = {}
+    while time.monotonic() < deadline:
+        body = client.get(f"/bigdata/api/v1/instances/{instance_id}", headers=headers).get_json()
+        if body["status"] in wanted:
+            return body
+        time.sleep(0.05)
+    raise AssertionError(f"instance {instance_id} stayed {body.get('status')}: {body}")
+
+
+def services_or_skip() -> None:
+    """Skip (or fail, under PAAS_REQUIRE_SERVICES=1) unless RabbitMQ and PostgreSQL answer."""
+    problems = []
+    try:
+        import psycopg
+
+        psycopg.connect(PG_ADMIN_URL, connect_timeout=3).close()
+    except Exception as exc:  # any failure means unreachable
+        problems.append(f"PostgreSQL at {PG_ADMIN_URL}: {exc}")
+    try:
+        from kombu import Connection
+
+        with Connection(AMQP_URL, connect_timeout=3) as conn:
+            conn.ensure_connection(max_retries=1)
+    except Exception as exc:  # any failure means unreachable
+        problems.append(f"RabbitMQ at {AMQP_URL}: {exc}")
+    if problems:
+        message = "; ".join(problems)
+        if REQUIRE_SERVICES:
+            pytest.fail(f"PAAS_REQUIRE_SERVICES=1 but {message}")
+        pytest.skip(f"needs RabbitMQ and PostgreSQL: {message}")
+
+
+PG_ADMIN_URL = os.environ.get("PAAS_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+AMQP_URL = os.environ.get("PAAS_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")
+
+
+@pytest.fixture
+def pg_database():
+    """A fresh PostgreSQL database for this test, dropped afterwards; yields its URL."""
+    services_or_skip()
+    import psycopg
+
+    name = f"paas_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base = PG_ADMIN_URL.rsplit("/", 1)[0]
+    yield f"{base.replace('postgresql://', 'postgresql+psycopg://')}/{name}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def services_env(tmp_path, pg_database) -> dict[str, str]:
+    """A deployment on PostgreSQL and RabbitMQ with queues unique to this test."""
+    return base_env(tmp_path / "var", PAAS_DATABASE_URL=pg_database, PAAS_BROKER_URL=AMQP_URL)
