@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine, event, make_url
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
@@ -14,6 +15,9 @@ from sqlalchemy.pool import NullPool
 def make_engine(url: str) -> Engine:
     """Create the engine for ``url``; SQLite gets WAL, a busy timeout and immediate writes."""
     if url.startswith("sqlite"):
+        database = make_url(url).database
+        if database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
         # Several processes (web, workers) share one file: NullPool keeps no
         # connection across a fork, WAL lets readers run beside the writer,
         # and BEGIN IMMEDIATE takes the write lock up front so two writers

@@ -95,6 +95,10 @@ class Config:
         1024, _positive_int, "address space of an orquestrator process (MB)"
     )
     HEALTH_TIMEOUT: float = setting(60.0, _positive_float, "seconds for check_ports to answer")
+    SWEEP_INTERVAL: float = setting(30.0, _positive_float, "seconds between sweeps (beat)")
+    STALE_AFTER: float = setting(
+        60.0, _positive_float, "seconds an in-flight status may stay unchanged before the sweep"
+    )
     PLACEMENT_STRATEGY: str = setting(
         "binpack", _choice("binpack", "spread"), "how hosts are scored"
     )

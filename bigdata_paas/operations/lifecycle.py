@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from datetime import timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -19,7 +20,13 @@ from bigdata_paas.errors import PaasError
 from bigdata_paas.models import Event, Instance, LogLine, Node, Service, User, utcnow
 from bigdata_paas.operations import placement as placing
 from bigdata_paas.orchestration import ScriptLimits, run_script
-from bigdata_paas.pipeline.publish import kick_queue, publish_run
+from bigdata_paas.pipeline.publish import (
+    LAUNCH_STEPS,
+    kick_queue,
+    publish_chain,
+    publish_destroy,
+    publish_run,
+)
 from bigdata_paas.rendering import build_context, merge_options, render_spec, validate_spec
 from bigdata_paas.runtime import Runtime
 
@@ -146,9 +153,9 @@ def submit(rt: Runtime, instance_id: str) -> str:
         if instance is None or instance.status != states.PREPARED:
             return "skipped"
         spec = instance.spec
-        reasons = placing.check_feasible(session, spec)
-        has_hosts = bool(placing.load_hosts(session))
-        if reasons and has_hosts:
+        reasons, hosts = placing.check_feasible(session, spec)
+        # With no host at all the instance waits for the first one instead of failing.
+        if reasons and hosts:
             session.commit()
             fail(
                 rt,
@@ -381,3 +388,54 @@ def destroy(rt: Runtime, instance_id: str) -> str:
     if freed:
         kick_queue(rt.celery)
     return states.DESTROYED if moved else "skipped"
+
+
+#: the step that moves an instance on from each in-flight status
+NEXT_STEP = {
+    states.PENDING: "prepare",
+    states.PREPARED: "submit",
+    states.SUBMITTED: "queue",
+    states.SCHEDULED: "run",
+}
+
+
+def sweep(rt: Runtime) -> dict[str, int]:
+    """Drive on every instance whose last change is older than its deadline.
+
+    The broker is not the source of truth: a worker that died before publishing
+    the next step, or a message lost with a broker, leaves an instance that
+    only the database knows about. Re-publishing its next step is harmless
+    because every step compare-and-sets; an orquestrator run that outlived its
+    time limit (its worker died) fails with a reason.
+    """
+    config = rt.config
+    now = utcnow()
+    stale = now - timedelta(seconds=config.STALE_AFTER)
+    run_deadline = now - timedelta(
+        seconds=config.ORQUESTRATOR_TIMEOUT + config.HEALTH_TIMEOUT + config.STALE_AFTER)
+    counts = {"republished": 0, "failed": 0}
+    with rt.db.session() as session:
+        rows = session.execute(
+            select(Instance.id, Instance.status, Instance.started_at)
+            .where(Instance.status.in_((*NEXT_STEP, states.DESTROYING)),
+                   Instance.updated_at < stale)
+            .order_by(Instance.updated_at).limit(500)).all()
+        session.commit()
+    for instance_id, status, started_at in rows:
+        if status == states.SCHEDULED and started_at is not None:
+            # Started: the run may still be going on a worker; only past its limit is it lost.
+            started = started_at if started_at.tzinfo else started_at.replace(tzinfo=now.tzinfo)
+            lost = "the orquestrator run was lost (its worker stopped) past its time limit"
+            if started < run_deadline and fail(rt, instance_id, "run", lost):
+                counts["failed"] += 1
+            continue
+        if status == states.DESTROYING:
+            publish_destroy(rt.celery, instance_id)
+        else:
+            first = LAUNCH_STEPS.index(NEXT_STEP[status])
+            publish_chain(rt.celery, instance_id, LAUNCH_STEPS[first:])
+        counts["republished"] += 1
+    kick_queue(rt.celery)
+    if any(counts.values()):
+        log.info("sweep: %s", counts)
+    return counts

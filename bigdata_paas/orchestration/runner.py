@@ -9,6 +9,7 @@ resource limits, and as ``nobody`` when the worker runs as root.
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import os
 import pwd
@@ -95,6 +96,24 @@ def _limit(limits: ScriptLimits, drop_privileges: bool) -> Callable[[], None]:
     return apply
 
 
+def reachable_workdir(workdir: Path) -> Path:
+    """A work dir the unprivileged user can reach: ``workdir``, or a stand-in under /var/tmp.
+
+    Test and temp directories are often inside a 0700 parent that ``nobody``
+    cannot traverse; the stand-in is derived from the path, so ``stop`` finds
+    what ``start`` left.
+    """
+    workdir.parent.mkdir(parents=True, exist_ok=True)
+    parent = workdir.resolve().parent
+    if all(os.stat(p).st_mode & 0o001 for p in (parent, *parent.parents)):
+        return workdir
+    digest = hashlib.sha256(str(parent).encode()).hexdigest()[:16]
+    base = Path("/var/tmp/bigdata-paas-work")
+    base.mkdir(mode=0o711, exist_ok=True)
+    os.chmod(base, 0o711)
+    return base / digest / workdir.name
+
+
 def prepare_workdir(workdir: Path, script: str, document: dict) -> tuple[Path, Path]:
     """Write the script and the instance file into the private working directory."""
     workdir.mkdir(parents=True, exist_ok=True)
@@ -160,8 +179,10 @@ def run_script(
     on_output: Callable[[str, str], None],
 ) -> RunResult:
     """Run ``script command`` in ``workdir``; stream each output line to ``on_output``."""
-    script_path, instance_file = prepare_workdir(workdir, script, document)
     runner = _unprivileged_user()
+    if runner is not None:
+        workdir = reachable_workdir(workdir)
+    script_path, instance_file = prepare_workdir(workdir, script, document)
     if runner is not None:
         for path in (workdir, script_path, instance_file):
             os.chown(path, runner.pw_uid, runner.pw_gid)

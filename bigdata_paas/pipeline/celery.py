@@ -84,6 +84,8 @@ def celery_init_app(app: Flask, config: Config) -> Celery:
         worker_cancel_long_running_tasks_on_connection_loss=True,
         # Orquestrator runs are bounded by their own timeout; this is a backstop.
         task_time_limit=int(config.ORQUESTRATOR_TIMEOUT + config.HEALTH_TIMEOUT + 120),
+        beat_schedule={"sweep": {"task": "pipeline.sweep", "schedule": config.SWEEP_INTERVAL}},
+        beat_schedule_filename=str(config.data_path / "celerybeat-schedule"),
     )
     celery.set_default()
     app.extensions["celery"] = celery

@@ -27,9 +27,14 @@ def publish(celery: Celery, sig) -> None:
         raise Unavailable("the task broker is unreachable; nothing was started, try again") from exc
 
 
+def publish_chain(celery: Celery, instance_id: str, steps=LAUNCH_STEPS) -> None:
+    """Publish the chain of ``steps`` for a committed instance."""
+    publish(celery, chain(*(signature(celery, step, instance_id) for step in steps)))
+
+
 def publish_launch(celery: Celery, instance_id: str) -> None:
     """Start the chain prepare -> submit -> queue -> schedule -> run for a committed instance."""
-    publish(celery, chain(*(signature(celery, step, instance_id) for step in LAUNCH_STEPS)))
+    publish_chain(celery, instance_id)
 
 
 def publish_destroy(celery: Celery, instance_id: str) -> None:

@@ -94,3 +94,9 @@ def destroy(rt, instance_id: str) -> str:
 def drain_queue() -> int:
     """Place queued instances, in submission order, that fit now."""
     return lifecycle.drain_queue(current_app.extensions["paas"])
+
+
+@shared_task(name="pipeline.sweep", **RETRY)
+def sweep() -> dict:
+    """Drive on instances whose pipeline message was lost (run by celery beat)."""
+    return lifecycle.sweep(current_app.extensions["paas"])
