@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from sqlalchemy import delete, func, select
@@ -122,7 +123,7 @@ def plan(rt: Runtime, session: Session, user: User, name: str, version: str, val
             **body,
             "fits": False,
             "reason": str(exc),
-            "shortages": [s.__dict__ for s in exc.shortages],
+            "shortages": [dataclasses.asdict(s) for s in exc.shortages],
         }
     session.rollback()
     return {
@@ -154,7 +155,8 @@ def list_instances(session: Session, user: User, args: dict, default_size: int) 
 
     def number(key: str, default: int, high: int) -> int:
         raw = args.get(key, str(default))
-        if not raw.isdigit() or not 1 <= int(raw) <= high:
+        # isdigit() alone admits "²" (int() refuses it) and 5000-digit strings (int() refuses)
+        if not (raw.isascii() and raw.isdigit()) or len(raw) > 18 or not 1 <= int(raw) <= high:
             problems.append({"field": key, "message": f"must be an integer 1..{high}"})
             return default
         return int(raw)
@@ -208,7 +210,8 @@ def events(session: Session, instance: Instance) -> list[dict]:
 
 def logs(session: Session, instance: Instance, after: str | None, limit: int = 1000) -> dict:
     """Orquestrator output lines; ``after`` = the last id seen, to follow new lines."""
-    if after is not None and not after.isdigit():
+    # ASCII digits only, and below 2**63: SQLite integers are 64-bit
+    if after is not None and not (after.isascii() and after.isdigit() and len(after) <= 18):
         raise ValidationError("must be a log line id", field="after")
     query = select(LogLine).where(LogLine.instance_id == instance.id)
     if after:

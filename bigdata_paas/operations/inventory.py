@@ -12,8 +12,9 @@ from sqlalchemy.orm import Session, selectinload
 from bigdata_paas.errors import Conflict, NotFound, ValidationError
 from bigdata_paas.models import HOST_STATES, Address, Host, HostDisk, Network, Node
 
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-ADDRESS_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,254}$")
+# \Z, not $: "$" also matches before a trailing newline ("a\n" would pass)
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")
+ADDRESS_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,254}\Z")
 HOST_FIELDS = {"name", "address", "cpu", "mem", "disks", "networks", "labels", "state"}
 
 
@@ -210,7 +211,10 @@ def add_network(session: Session, body: Any) -> Network:
     gateway = body.get("gateway")
     if gateway is not None:
         try:
-            if cidr is not None and ipaddress.ip_address(gateway) not in cidr:
+            if not isinstance(gateway, str):
+                raise TypeError("not a string")
+            address = ipaddress.ip_address(gateway)
+            if cidr is not None and address not in cidr:
                 raise ValueError("outside the network")
         except (TypeError, ValueError) as exc:
             problems.append({"field": "gateway", "message": f"must be an address in cidr ({exc})"})
@@ -244,10 +248,18 @@ def get_network(session: Session, name: str) -> Network:
 def network_usage(session: Session, network: Network) -> dict:
     """Size, used, free, and who holds each used address."""
     cidr = ipaddress.ip_network(network.cidr)
+    # The addresses placement may hand out (placement/addresses.py Pool): never the network
+    # address, nor an IPv4 broadcast; reserved addresses outside them are not subtracted twice.
+    low, high = int(cidr.network_address), int(cidr.broadcast_address)
+    if cidr.num_addresses > 2:
+        low += 1
+        if cidr.version == 4:
+            high -= 1
+    usable = high - low + 1
     reserved = expand_reserved(network)
-    usable = cidr.num_addresses - (2 if cidr.version == 4 and cidr.prefixlen < 31 else 0)
     if network.gateway:
         reserved.add(network.gateway)
+    reserved = {a for a in reserved if low <= int(ipaddress.ip_address(a)) <= high}
     rows = session.execute(
         select(Address.address, Address.device, Node.name, Node.instance_id)
         .join(Node, Node.id == Address.node_id)

@@ -8,7 +8,7 @@ from sqlalchemy import delete, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
-from bigdata_paas.models import Address, Host, HostDisk, Network, Node
+from bigdata_paas.models import HOST_STATES, Address, Host, HostDisk, Network, Node
 from bigdata_paas.operations.inventory import expand_reserved
 from bigdata_paas.placement import (
     DiskDemand,
@@ -109,14 +109,12 @@ def load_networks(session: Session, *, empty: bool = False) -> dict[str, Network
     return networks
 
 
-def check_feasible(session: Session, spec: dict) -> list[str]:
-    """Why the instance could never fit the current inventory, even empty ([] if it could)."""
-    return [
-        s.message
-        for s in feasible(
-            node_demands(spec), load_hosts(session, empty=True), load_networks(session, empty=True)
-        )
-    ]
+def check_feasible(session: Session, spec: dict) -> tuple[list[str], int]:
+    """Why the instance could never fit the inventory even empty ([] if it could), and the
+    number of hosts it was checked against."""
+    hosts = load_hosts(session, empty=True)
+    shortages = feasible(node_demands(spec), hosts, load_networks(session, empty=True))
+    return [s.message for s in shortages], len(hosts)
 
 
 def lock_placement(session: Session) -> None:

@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session
 from bigdata_paas.errors import Conflict, ValidationError
 from bigdata_paas.models import ROLES, User
 
-NAME_RE = re.compile(r"^[a-z][a-z0-9_.-]{0,63}$")
+# \Z, not $: "$" also matches before a trailing newline ("a\n" would pass)
+NAME_RE = re.compile(r"^[a-z][a-z0-9_.-]{0,63}\Z")
 
 
 def hash_token(token: str) -> str:

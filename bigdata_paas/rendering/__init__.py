@@ -1,0 +1,30 @@
+"""Options, sandboxed template rendering and instance-spec validation (plain data only)."""
+
+from bigdata_paas.rendering.options import (
+    merge_options,
+    option_defaults,
+    option_types,
+    validate_options_document,
+)
+from bigdata_paas.rendering.spec import node_roles, validate_spec
+from bigdata_paas.rendering.template import (
+    RenderLimits,
+    build_context,
+    check_syntax,
+    render_spec,
+    render_text,
+)
+
+__all__ = [
+    "RenderLimits",
+    "build_context",
+    "check_syntax",
+    "merge_options",
+    "node_roles",
+    "option_defaults",
+    "option_types",
+    "render_spec",
+    "render_text",
+    "validate_options_document",
+    "validate_spec",
+]

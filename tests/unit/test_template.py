@@ -1,0 +1,351 @@
+"""Sandboxed, isolated template rendering: both option styles, errors with lines, limits."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from bigdata_paas.errors import TemplateError
+from bigdata_paas.rendering import (
+    RenderLimits,
+    build_context,
+    check_syntax,
+    merge_options,
+    render_spec,
+    render_text,
+    validate_options_document,
+    validate_spec,
+)
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+MB = 1024 * 1024
+FAST = RenderLimits(timeout=1.0)
+
+
+def context(**options: object) -> dict:
+    return build_context(
+        options,
+        instancename="cdh-1",
+        clusterid="c1",
+        clusterdn="cdh-1.alice",
+        user="alice",
+        service="cdh",
+        version="5.7.2",
+    )
+
+
+@pytest.fixture(autouse=True)
+def no_zombies():
+    """Every render reaps its child: nothing is left for waitpid after each test."""
+    yield
+    try:
+        assert os.waitpid(-1, os.WNOHANG) == (0, 0)
+    except ChildProcessError:
+        pass
+
+
+def test_build_context_nests_dotted_names() -> None:
+    ctx = context(**{"slaves.number": 3, "slaves.cpu": 2, "size": 1, "a.b.c": True})
+    assert ctx["opts"] == {"slaves.number": 3, "slaves.cpu": 2, "size": 1, "a.b.c": True}
+    assert ctx["slaves"] == {"number": 3, "cpu": 2}
+    assert ctx["a"] == {"b": {"c": True}}
+    assert ctx["size"] == 1
+    assert (ctx["instancename"], ctx["clusterid"], ctx["clusterdn"]) == (
+        "cdh-1",
+        "c1",
+        "cdh-1.alice",
+    )
+    assert (ctx["user"], ctx["service"], ctx["version"]) == ("alice", "cdh", "5.7.2")
+
+
+def test_reserved_names_win_over_options() -> None:
+    ctx = context(**{"user.name": "mallory", "opts.x": 1, "version": "9"})
+    assert ctx["user"] == "alice"
+    assert ctx["version"] == "5.7.2"
+    assert ctx["opts"] == {"user.name": "mallory", "opts.x": 1, "version": "9"}
+
+
+def test_clashing_names_stay_reachable_through_opts() -> None:
+    ctx = context(**{"a": 1, "a.b": 2})
+    assert ctx["a"] == 1
+    assert ctx["opts"]["a.b"] == 2
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("{{ opts['slaves.number'] }}/{{ slaves.number }}", "3/3"),
+        (
+            "{{ instancename }} {{ clusterid }} {{ clusterdn }} {{ user }} {{ service }} "
+            "{{ version }}",
+            "cdh-1 c1 cdh-1.alice alice cdh 5.7.2",
+        ),
+        (
+            '{% set comma = joiner(",") %}{% for i in range(3) %}{{ comma() }}{{ i }}{% endfor %}',
+            "0,1,2",
+        ),
+        ("{% set c = cycler('a', 'b') %}{{ c.next() }}{{ c.next() }}{{ c.next() }}", "aba"),
+        (
+            "{% set ns = namespace(n=0) %}{% for i in range(4) %}{% set ns.n = ns.n + i %}"
+            "{% endfor %}{{ ns.n }}",
+            "6",
+        ),
+        ("{{ dict(a=1)|tojson }}", '{"a": 1}'),
+        (
+            "{{ 3 * 1024 }} {{ 2 ** 10 }} {{ 1024 ** 3 }} {{ 2 ** 0.5 > 1 }} {{ 'ab' * 3 }}",
+            "3072 1024 1073741824 True ababab",
+        ),
+        ("{{ [1, 2] * 2 }} {{ 7 // 2 }} {{ 7 % 4 }} {{ 2 ** -1 }}", "[1, 2, 1, 2] 3 3 0.5"),
+        ("{{ lipsum(1, html=False)|length > 0 }}", "True"),
+        ("  {% if true %}\n  x\n  {% endif %}\n", "  \n  x\n  "),  # default whitespace kept
+    ],
+)
+def test_renders(source: str, expected: str) -> None:
+    assert render_text(source, context(**{"slaves.number": 3}), limits=FAST) == expected
+
+
+@pytest.mark.parametrize("name", ["gluster/3.7.11", "cdh/5.7.2"])
+def test_example_templates_render_to_valid_specs(name: str) -> None:
+    folder = EXAMPLES / name
+    doc = validate_options_document(json.loads((folder / "options.json").read_text()))
+    merged = merge_options(doc, {})
+    spec = render_spec((folder / "service-template.json").read_text(), context(**merged))
+    assert validate_spec(spec, max_nodes=100)["nodes"]
+
+
+def test_render_spec_json_and_yaml() -> None:
+    ctx = context(size=2)
+    json_source = '{"nodes": {"n0": {"cpu": {{ size }}, "mem": 1024}}}'
+    yaml_source = "nodes:\n  n0:\n    cpu: {{ size }}\n    mem: 1024\n    tags: [a, b]\n"
+    assert render_spec(json_source, ctx, limits=FAST) == {"nodes": {"n0": {"cpu": 2, "mem": 1024}}}
+    assert render_spec(yaml_source, ctx, fmt="yaml", limits=FAST) == {
+        "nodes": {"n0": {"cpu": 2, "mem": 1024, "tags": ["a", "b"]}}
+    }
+
+
+def test_yaml_merge_keys_and_dates() -> None:
+    source = "base: &b {cpu: 1}\nnode:\n  <<: *b\n  mem: 2\nwhen: 2020-01-02\n"
+    assert render_spec(source, {}, fmt="yaml", limits=FAST) == {
+        "base": {"cpu": 1},
+        "node": {"cpu": 1, "mem": 2},
+        "when": "2020-01-02",
+    }
+
+
+@pytest.mark.parametrize(
+    ("source", "fmt", "line", "fragment"),
+    [
+        ('{\n  "a": 1\n  "b": 2\n}', "json", 3, "rendered template is not valid JSON: Expecting"),
+        ("{\n}\n}", "json", 3, "rendered template is not valid JSON: Extra data"),
+        ("", "json", 1, "rendered template is not valid JSON: Expecting value"),
+        ('{"a": NaN}', "json", None, "NaN is not allowed"),
+        ("a: 1\nb: c: d\nx: 1\n", "yaml", 2, "rendered template is not valid YAML"),
+        ("a: &a [1, *a]\n", "yaml", None, "refers to itself"),
+    ],
+)
+def test_unparsable_output(source: str, fmt: str, line: int | None, fragment: str) -> None:
+    with pytest.raises(TemplateError) as exc:
+        render_spec(source, {}, fmt=fmt, limits=FAST)
+    assert exc.value.line == line
+    assert fragment in exc.value.message
+
+
+def test_yaml_alias_bomb_is_refused_quickly() -> None:
+    rows = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    for i in range(1, 9):
+        prev = f"*a{i - 1}"
+        rows.append(f"a{i}: &a{i} [{', '.join([prev] * 10)}]")
+    started = time.monotonic()
+    with pytest.raises(TemplateError, match="expands to more than"):
+        render_spec("\n".join(rows) + "\n", {}, fmt="yaml", limits=FAST)
+    assert time.monotonic() - started < 1.0
+
+
+def test_unknown_format() -> None:
+    with pytest.raises(ValueError):
+        render_spec("{}", {}, fmt="xml")
+
+
+@pytest.mark.parametrize(
+    ("source", "line", "fragment"),
+    [
+        ("line one\n{{ missing }}\n", 2, "'missing' is undefined"),
+        ("a\nb\n{{ slaves.nope }}", 3, "has no attribute 'nope'"),
+        (
+            "{% for i in range(2) %}\n{{ [undefined_thing] }}\n{% endfor %}",
+            2,
+            "'undefined_thing' is undefined",
+        ),
+        ("x\n\n{{ 1 / 0 }}", 3, "ZeroDivisionError: division by zero"),
+        ("{{ 'a' + 1 }}", 1, "TypeError"),
+        ("{{ range(200000)|list }}", 1, "Range too big"),
+        ("{% macro f() %}{{ f() }}{% endmacro %}\n{{ f() }}", None, "recursed too deeply"),
+        ("{{ 'x'|nosuchfilter }}", 1, "No filter named 'nosuchfilter'"),
+    ],
+)
+def test_render_errors_carry_the_template_line(
+    source: str, line: int | None, fragment: str
+) -> None:
+    with pytest.raises(TemplateError) as exc:
+        render_text(source, context(**{"slaves.number": 3}), limits=FAST)
+    if line is not None:
+        assert exc.value.line == line
+    assert fragment in exc.value.message
+
+
+@pytest.mark.parametrize(
+    ("source", "line"),
+    [
+        ("{% for x in %}", 1),
+        ("ok\n{{ a + }}", 2),
+        ("one\ntwo\n{% if x %}\nno end", 3),
+        ("{% endfor %}", 1),
+        ("{{ x", 1),
+    ],
+)
+def test_syntax_errors(source: str, line: int) -> None:
+    with pytest.raises(TemplateError) as exc:
+        check_syntax(source)
+    assert exc.value.line == line
+    assert exc.value.message.startswith(f"line {line}: ")
+    with pytest.raises(TemplateError) as rendered:
+        render_text(source, {}, limits=FAST)
+    assert rendered.value.line == line
+
+
+def test_check_syntax_accepts_valid_templates_without_evaluating() -> None:
+    check_syntax("{{ 'x' * 10**9 }}{% for i in range(10) %}{{ i }}{% endfor %}")
+    check_syntax((EXAMPLES / "cdh/5.7.2/service-template.json").read_text())
+
+
+SANDBOX_ESCAPES = [
+    "{{ ''.__class__.__mro__[1].__subclasses__() }}",
+    "{{ ().__class__.__base__.__subclasses__() }}",
+    "{{ self.__init__.__globals__ }}",
+    "{{ self._TemplateReference__context }}",
+    "{{ cycler.__init__.__globals__.os.popen('id').read() }}",
+    "{{ joiner.__init__.__globals__ }}",
+    "{{ lipsum.__globals__['os'] }}",
+    "{{ (lipsum|attr('__globals__'))['os'] }}",
+    "{{ namespace.__init__ }}",
+    "{{ range.__self__ }}",
+    "{{ ''|attr('__class__') }}",
+    "{{ dict.mro() }}",
+    "{{ dict.__subclasses__() }}",
+    "{{ '{0.__class__}'.format(1) }}",
+    "{{ '{a.__class__.__mro__}'.format_map({'a': 1}) }}",
+    "{{ config.items() }}",
+    "{{ request.application.__globals__ }}",
+    "{{ opts.update({'x': 1}) }}{{ opts }}",
+    "{{ [1].pop() }}",
+    "{% for x in range(1) %}{{ loop.__class__ }}{% endfor %}",
+    "{{ lipsum }}",
+    "{{ dict }}",
+    "{{ joiner }}",
+    "{{ self }}",
+    "{{ ''.join }}",
+]
+
+
+@pytest.mark.parametrize("source", SANDBOX_ESCAPES)
+def test_sandbox_escapes_are_refused(source: str) -> None:
+    try:
+        text = render_text(source, context(), limits=FAST)
+    except TemplateError as exc:
+        # Naming a type ("'function' object") is fine; a repr with an address is a leak.
+        for leak in ("<class", "<function", "<built-in", "<module", " at 0x"):
+            assert leak not in exc.message
+    else:
+        pytest.fail(f"rendered {text!r}")
+
+
+@pytest.mark.parametrize(
+    "source",
+    ["{{ ''.__class__ }}", "{{ dict.mro() }}", "{{ '{0.__class__}'.format(1) }}", "{{ lipsum }}"],
+)
+def test_sandbox_violations_say_not_allowed(source: str) -> None:
+    with pytest.raises(TemplateError, match="not allowed") as exc:
+        render_text(source, {}, limits=FAST)
+    assert exc.value.line == 1
+
+
+@pytest.mark.parametrize(
+    ("source", "fragment"),
+    [
+        ("{{ 'a' * 10**8 }}", "result of * would have 100000000 items; limit is 100000"),
+        ("{{ 10**8 * 'a' }}", "result of * would have 100000000 items"),
+        ("{{ [0] * 10**9 }}", "result of * would have 1000000000 items"),
+        ("{{ (1, 2) * 60000 }}", "would have 120000 items"),
+        ("{{ 10 ** 100000 }}", "limit is 10000"),
+        ("{{ 10 ** 10000 }}", "result of ** would need about 33220 bits"),
+        ("{{ 2.0 ** 100000 }}", "limit is 10000"),
+        ("{{ (2 ** 9000) * (2 ** 9000) }}", "result of * would need about"),
+    ],
+)
+def test_operator_bombs_are_refused(source: str, fragment: str) -> None:
+    with pytest.raises(TemplateError) as exc:
+        render_text(source, {}, limits=FAST)
+    assert fragment in exc.value.message
+    assert exc.value.line == 1
+
+
+def test_nested_loops_time_out() -> None:
+    source = "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}"
+    started = time.monotonic()
+    with pytest.raises(TemplateError, match=r"took longer than 1.0 s to render"):
+        render_text(source, {}, limits=FAST)
+    assert time.monotonic() - started < 3.0
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        # Doubling a string with ~ is allowed by the sandbox and grows past any limit.
+        "{% set ns = namespace(s='x') %}{% for i in range(64) %}{% set ns.s = ns.s ~ ns.s %}"
+        "{% endfor %}{{ ns.s|length }}",
+        "{{ 'x'.ljust(1000000000)|length }}",
+        "{{ '{:>1000000000}'.format('x')|length }}",
+    ],
+)
+def test_memory_hogs_fail_cleanly(source: str) -> None:
+    with pytest.raises(TemplateError, match="more than 256 MB") as exc:
+        render_text(source, {}, limits=RenderLimits(timeout=5.0, max_memory=256 * MB))
+    assert exc.value.line == 1
+
+
+def test_output_is_capped() -> None:
+    source = "{% for i in range(100000) %}xxxxxxxxxxxxxxxxxxxx{% endfor %}"
+    limits = RenderLimits(timeout=2.0, max_output=100_000)
+    with pytest.raises(TemplateError, match="larger than 100000 characters"):
+        render_text(source, {}, limits=limits)
+    assert len(render_text(source.replace("100000", "4999"), {}, limits=limits)) == 99_980
+
+
+def test_large_output_within_the_cap_round_trips() -> None:
+    text = render_text('{% for i in range(50000) %}\u00e9"\\{{ i }}\n{% endfor %}', {}, limits=FAST)
+    assert text.count("\n") == 50_000
+    assert text.startswith('\u00e9"\\0\n\u00e9"\\1')
+
+
+def test_render_does_not_change_the_context() -> None:
+    ctx = context(**{"slaves.number": 3})
+    before = json.dumps(ctx, sort_keys=True)
+    render_text("{% set opts = {} %}{% set slaves = 1 %}{{ slaves }}", ctx, limits=FAST)
+    assert json.dumps(ctx, sort_keys=True) == before
+
+
+def test_many_renders_leave_no_children() -> None:
+    for i in range(20):
+        assert render_text("{{ n }}", {"n": i}, limits=FAST) == str(i)
+
+
+@pytest.mark.parametrize(
+    "kwargs", [{"timeout": 0}, {"max_output": 0}, {"max_memory": -1}, {"max_power": 0}]
+)
+def test_render_limits_are_checked(kwargs: dict) -> None:
+    with pytest.raises(ValueError):
+        RenderLimits(**kwargs)
