@@ -110,10 +110,14 @@ def load_networks(session: Session, *, empty: bool = False) -> dict[str, Network
 
 
 def check_feasible(session: Session, spec: dict) -> tuple[list[str], int]:
-    """Why the instance could never fit the inventory even empty ([] if it could), and the
-    number of hosts it was checked against."""
+    """Why the instance could never fit the inventory, empty and every host up ([] if it
+    could), and the number of hosts it was checked against.
+
+    Drained and down hosts count: they may come back, and the instance then waits queued.
+    """
     hosts = load_hosts(session, empty=True)
-    shortages = feasible(node_demands(spec), hosts, load_networks(session, empty=True))
+    shortages = feasible(node_demands(spec), hosts, load_networks(session, empty=True),
+                         anti_affinity=spec.get("anti_affinity", "soft"), states=HOST_STATES)
     return [s.message for s in shortages], len(hosts)
 
 
