@@ -61,6 +61,12 @@ class SpecError(TemplateError):
     code = "invalid_spec"
 
 
+class ScriptError(TemplateError):
+    """An orquestrator script that does not parse."""
+
+    code = "invalid_orquestrator"
+
+
 class Unauthorized(PaasError):
     status = 401
     code = "unauthorized"

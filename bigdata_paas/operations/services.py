@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bigdata_paas import states
-from bigdata_paas.errors import Conflict, NotFound, TemplateError, ValidationError
+from bigdata_paas.errors import Conflict, NotFound, ScriptError, TemplateError, ValidationError
 from bigdata_paas.models import Instance, Service
 from bigdata_paas.rendering import (
     build_context,
@@ -160,7 +160,7 @@ def set_orquestrator(session: Session, service: Service, raw: bytes) -> Service:
         try:
             ast.parse(text, filename="orquestrator")
         except SyntaxError as exc:
-            raise TemplateError(
+            raise ScriptError(
                 f"orquestrator is not valid Python: {exc.msg}", line=exc.lineno
             ) from None
         except (ValueError, RecursionError, MemoryError) as exc:

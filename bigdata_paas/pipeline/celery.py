@@ -16,17 +16,20 @@ PIPELINE_QUEUE = "pipeline"
 ORQUESTRATOR_QUEUE = "orquestrator"
 #: tasks that run orquestrator scripts: long and subprocess-bound, on their own workers
 ORQUESTRATOR_TASKS = ("pipeline.run", "pipeline.destroy")
+#: kombu's filesystem transport with atomic publishing
+FILESYSTEM_TRANSPORT = "bigdata_paas.pipeline.fsbroker:Transport"
 
 
 def broker_options(config: Config) -> dict:
     if not config.uses_filesystem_broker:
         return {"confirm_publish": True}
     folder = config.broker_path
-    for sub in ("queue", "control", "tmp"):
+    for sub in ("queue", "control", "tmp", "staging"):
         (folder / sub).mkdir(parents=True, exist_ok=True)
     return {
         "data_folder_in": str(folder / "queue"),
         "data_folder_out": str(folder / "queue"),
+        "staging_folder": str(folder / "staging"),  # see pipeline/fsbroker.py
         "control_folder": str(folder / "control"),
         "polling_interval": config.BROKER_POLLING_INTERVAL,
     }
@@ -57,6 +60,7 @@ def celery_init_app(app: Flask, config: Config) -> Celery:
     pipeline_q, orq_q = config.queue(PIPELINE_QUEUE), config.queue(ORQUESTRATOR_QUEUE)
     celery.conf.update(
         broker_url=config.broker_url,
+        broker_transport=FILESYSTEM_TRANSPORT if config.uses_filesystem_broker else None,
         broker_transport_options=broker_options(config),
         broker_connection_timeout=config.PUBLISH_TIMEOUT,
         broker_connection_retry_on_startup=True,
