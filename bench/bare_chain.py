@@ -21,13 +21,15 @@ def done_file(config: Config) -> str:
 def make_bare_app(config: Config) -> Celery:
     """A Celery app on the platform's broker settings with one no-op task, ``bare.step``."""
     app = Celery("bare", set_as_current=False)
-    options = {}
+    options, transport = {}, None
     if config.uses_filesystem_broker:
-        from bigdata_paas.pipeline.celery import broker_options
+        from bigdata_paas.pipeline.celery import FILESYSTEM_TRANSPORT, broker_options
 
-        options = broker_options(config)
+        # the platform's own transport, so both sides of the comparison publish alike
+        options, transport = broker_options(config), FILESYSTEM_TRANSPORT
     app.conf.update(
         broker_url=config.broker_url,
+        broker_transport=transport,
         broker_transport_options=options,
         task_ignore_result=True,
         task_acks_late=True,

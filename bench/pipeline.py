@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import json
 import os
 import statistics
@@ -39,7 +40,9 @@ TEMPLATE = """{% set comma = joiner(",") %}
 {% for i in range(opts['nodes']) %}{{ comma() }}
   "n{{ i }}": {"cpu": 1, "mem": 256, "disks": {"d0": {"destination": "/data/0"}}}
 {% endfor %}
-}, "services": {"bench": {"nodes": [{% for i in range(opts['nodes']) %}"n{{ i }}"{% if not loop.last %},{% endif %}{% endfor %}]}}}
+}, "services": {"bench": {"nodes": [
+{% for i in range(opts['nodes']) %}"n{{ i }}"{% if not loop.last %},{% endif %}{% endfor %}
+]}}}
 """
 OPTIONS = {"required": {"nodes": 3}, "descriptions": {"nodes": "number of nodes"}}
 ORQUESTRATOR = "import sys\nsys.exit(0)\n"
@@ -56,8 +59,14 @@ def parse(ts: str) -> float:
 
 
 def start(args: list[str], env: dict, log: Path) -> subprocess.Popen:
-    process = subprocess.Popen(args, cwd=ROOT, env=env, stdout=log.open("ab"),
-                               stderr=subprocess.STDOUT, start_new_session=True)
+    process = subprocess.Popen(
+        args,
+        cwd=ROOT,
+        env=env,
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 60
     while b" ready." not in log.read_bytes():
         if process.poll() is not None or time.monotonic() > deadline:
@@ -78,9 +87,24 @@ def stop(processes: list[subprocess.Popen]) -> None:
 
 
 def worker_args(app: str, queues: str, name: str) -> list[str]:
-    return [sys.executable, "-m", "celery", "-A", app, "worker", "-Q", queues, "-n", name,
-            "--concurrency", "2", "--loglevel", "INFO", "--without-mingle",
-            "--without-gossip"]
+    return [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        app,
+        "worker",
+        "-Q",
+        queues,
+        "-n",
+        name,
+        "--concurrency",
+        "2",
+        "--loglevel",
+        "INFO",
+        "--without-mingle",
+        "--without-gossip",
+    ]
 
 
 def bench_platform(env: dict, n: int, tmp: Path) -> dict:
@@ -104,16 +128,32 @@ def bench_platform(env: dict, n: int, tmp: Path) -> dict:
     client.put(f"{api}/services/bench/1/options", json=OPTIONS, headers=auth)
     client.put(f"{api}/services/bench/1/orquestrator", data=ORQUESTRATOR, headers=auth)
     for i in range((3 * n) // 16 + 4):
-        client.post(f"{api}/hosts", headers=auth, json={
-            "name": f"h{i}", "address": "127.0.0.1", "cpu": 16, "mem": 65536,
-            "disks": [{"name": f"d{j}", "type": "hdd", "size": 100} for j in range(16)]})
+        client.post(
+            f"{api}/hosts",
+            headers=auth,
+            json={
+                "name": f"h{i}",
+                "address": "127.0.0.1",
+                "cpu": 16,
+                "mem": 65536,
+                "disks": [{"name": f"d{j}", "type": "hdd", "size": 100} for j in range(16)],
+            },
+        )
     prefix = env["PAAS_QUEUE_PREFIX"]
     full_env = {**os.environ, **env}
     workers = [
-        start(worker_args("workers.celery_app", f"{prefix}pipeline", f"bp-{uuid.uuid4().hex[:6]}@%h"),
-              full_env, tmp / "pipeline.log"),
-        start(worker_args("workers.celery_app", f"{prefix}orquestrator",
-                          f"bo-{uuid.uuid4().hex[:6]}@%h"), full_env, tmp / "orq.log"),
+        start(
+            worker_args("workers.celery_app", f"{prefix}pipeline", f"bp-{uuid.uuid4().hex[:6]}@%h"),
+            full_env,
+            tmp / "pipeline.log",
+        ),
+        start(
+            worker_args(
+                "workers.celery_app", f"{prefix}orquestrator", f"bo-{uuid.uuid4().hex[:6]}@%h"
+            ),
+            full_env,
+            tmp / "orq.log",
+        ),
     ]
     try:
         ids = []
@@ -140,14 +180,20 @@ def bench_platform(env: dict, n: int, tmp: Path) -> dict:
             assert events[-1]["status"] == "running", events[-1]
             latencies.append(done - first)
             last = max(last, done)
-            for before, after in zip(events, events[1:], strict=False):
+            for before, after in itertools.pairwise(events):
                 key = f"{before['status']}->{after['status']}"
                 steps.setdefault(key, []).append(parse(after["at"]) - parse(before["at"]))
-        print("mean time per hop (s):", ", ".join(
-            f"{k} {statistics.mean(v):.3f}" for k, v in steps.items()))
-        return {"p50": statistics.median(latencies), "p95": percentile(latencies, 95),
-                "rate": n / (last - began), "accept_rate": n / (launched - began),
-                "failed": statuses.count("failed")}
+        print(
+            "mean time per hop (s):",
+            ", ".join(f"{k} {statistics.mean(v):.3f}" for k, v in steps.items()),
+        )
+        return {
+            "p50": statistics.median(latencies),
+            "p95": percentile(latencies, 95),
+            "rate": n / (last - began),
+            "accept_rate": n / (launched - began),
+            "failed": statuses.count("failed"),
+        }
     finally:
         stop(workers)
         rt.db.dispose()
@@ -159,8 +205,11 @@ def bench_bare(env: dict, n: int, tmp: Path) -> dict:
 
     full_env = {**os.environ, **env, "PAAS_BARE_WORKER": "1"}
     prefix = env["PAAS_QUEUE_PREFIX"]
-    worker = start(worker_args("bench.bare_chain", f"{prefix}bare", f"bb-{uuid.uuid4().hex[:6]}@%h"),
-                   full_env, tmp / "bare.log")
+    worker = start(
+        worker_args("bench.bare_chain", f"{prefix}bare", f"bb-{uuid.uuid4().hex[:6]}@%h"),
+        full_env,
+        tmp / "bare.log",
+    )
     try:
         config = Config.from_env(env)
         app = make_bare_app(config)
@@ -182,8 +231,11 @@ def bench_bare(env: dict, n: int, tmp: Path) -> dict:
         ends = dict(line.split() for line in done.read_text().splitlines())
         latencies = [float(ends[c]) - sent[c] for c in sent]
         last = max(float(t) for t in ends.values())
-        return {"p50": statistics.median(latencies), "p95": percentile(latencies, 95),
-                "rate": n / (last - began)}
+        return {
+            "p50": statistics.median(latencies),
+            "p95": percentile(latencies, 95),
+            "rate": n / (last - began),
+        }
     finally:
         stop([worker])
         app.close()
@@ -223,8 +275,12 @@ def main() -> None:
     for broker in args.brokers.split(","):
         with keep_or_temp(broker) as tmpdir:
             tmp = Path(tmpdir)
-            env = {"PAAS_DATA_DIR": str(tmp / "var"), "PAAS_ADMIN_TOKEN": ADMIN,
-                   "PAAS_QUEUE_PREFIX": f"bench{uuid.uuid4().hex[:8]}.", "PAAS_LOG_LEVEL": "WARNING"}
+            env = {
+                "PAAS_DATA_DIR": str(tmp / "var"),
+                "PAAS_ADMIN_TOKEN": ADMIN,
+                "PAAS_QUEUE_PREFIX": f"bench{uuid.uuid4().hex[:8]}.",
+                "PAAS_LOG_LEVEL": "WARNING",
+            }
             dbname = None
             if broker == "amqp":
                 problem = services_reachable()
@@ -250,19 +306,27 @@ def main() -> None:
                     cleanup_queues(env)
             label = "filesystem + SQLite" if broker == "filesystem" else "RabbitMQ + PostgreSQL"
             rows.append((label, platform, bare))
-    print(f"\npipeline benchmark: {args.n} launches of a 3-node service (no-op orquestrator),"
-          f" vs {args.n} bare 5-task chains on the same broker, same run\n")
-    print(f"| broker | what | p50 latency (s) | p95 latency (s) | instances/s |")
-    print(f"|---|---|---|---|---|")
+    print(
+        f"\npipeline benchmark: {args.n} launches of a 3-node service (no-op orquestrator),"
+        f" vs {args.n} bare 5-task chains on the same broker, same run\n"
+    )
+    print("| broker | what | p50 latency (s) | p95 latency (s) | instances/s |")
+    print("|---|---|---|---|---|")
     for label, platform, bare in rows:
-        print(f"| {label} | bigdata-paas launch -> running | {platform['p50']:.3f} | "
-              f"{platform['p95']:.3f} | {platform['rate']:.1f} |")
-        print(f"| {label} | bare Celery 5-task chain (baseline) | {bare['p50']:.3f} | "
-              f"{bare['p95']:.3f} | {bare['rate']:.1f} |")
+        print(
+            f"| {label} | bigdata-paas launch -> running | {platform['p50']:.3f} | "
+            f"{platform['p95']:.3f} | {platform['rate']:.1f} |"
+        )
+        print(
+            f"| {label} | bare Celery 5-task chain (baseline) | {bare['p50']:.3f} | "
+            f"{bare['p95']:.3f} | {bare['rate']:.1f} |"
+        )
     for label, platform, bare in rows:
-        print(f"{label}: launches accepted at {platform['accept_rate']:.1f}/s; "
-              f"p50 ratio platform/bare = {platform['p50'] / bare['p50']:.1f}x; "
-              f"failed = {platform['failed']}")
+        print(
+            f"{label}: launches accepted at {platform['accept_rate']:.1f}/s; "
+            f"p50 ratio platform/bare = {platform['p50'] / bare['p50']:.1f}x; "
+            f"failed = {platform['failed']}"
+        )
     print(json.dumps({label: {"platform": p, "bare": b} for label, p, b in rows}))
 
 

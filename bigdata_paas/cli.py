@@ -46,7 +46,7 @@ def clean_broker(config: Config) -> int:
             if queue not in keep:
                 path.unlink(missing_ok=True)
                 removed += 1
-    for sub in ("control", "tmp"):
+    for sub in ("control", "tmp", "staging"):
         shutil.rmtree(config.broker_path / sub, ignore_errors=True)
         (config.broker_path / sub).mkdir(parents=True, exist_ok=True)
     return removed

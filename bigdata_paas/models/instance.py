@@ -38,6 +38,8 @@ class Instance(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     queued_at: Mapped[datetime | None]
     started_at: Mapped[datetime | None]
+    # The Celery task id that claimed the run step (see lifecycle.run).
+    run_token: Mapped[str | None] = mapped_column(String(64))
 
     user = relationship("User")
     nodes: Mapped[list[Node]] = relationship(

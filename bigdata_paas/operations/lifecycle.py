@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from bigdata_paas import states
@@ -334,15 +335,29 @@ def run_orquestrator(rt: Runtime, instance_id: str, command: str) -> tuple[bool,
     return result.ok, result.describe(command)
 
 
-def run(rt: Runtime, instance_id: str) -> str:
-    """Run the orquestrator's ``start``; exit 0 makes the instance running."""
+def run(rt: Runtime, instance_id: str, token: str | None = None) -> str:
+    """Run the orquestrator's ``start``; exit 0 makes the instance running.
+
+    The run is claimed with ``token`` (the Celery task id) first, so two run
+    messages for one instance (the chain's and the queue drain's) never start
+    the orquestrator twice, while a redelivery of the claiming message (same
+    task id, its worker died) may start it again.
+    """
+    token = token or uuid.uuid4().hex
     with rt.db.session() as session:
-        if _status(session, instance_id) != states.SCHEDULED:
+        claimed = session.execute(
+            update(Instance)
+            .where(
+                Instance.id == instance_id,
+                Instance.status == states.SCHEDULED,
+                or_(Instance.run_token.is_(None), Instance.run_token == token),
+            )
+            .values(started_at=utcnow(), run_token=token)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if not claimed:
             session.commit()
             return "skipped"
-        session.execute(
-            update(Instance).where(Instance.id == instance_id).values(started_at=utcnow())
-        )
         note(session, instance_id, "run", states.SCHEDULED, "orquestrator start began")
         session.commit()
     try:
@@ -412,14 +427,18 @@ def sweep(rt: Runtime) -> dict[str, int]:
     now = utcnow()
     stale = now - timedelta(seconds=config.STALE_AFTER)
     run_deadline = now - timedelta(
-        seconds=config.ORQUESTRATOR_TIMEOUT + config.HEALTH_TIMEOUT + config.STALE_AFTER)
+        seconds=config.ORQUESTRATOR_TIMEOUT + config.HEALTH_TIMEOUT + config.STALE_AFTER
+    )
     counts = {"republished": 0, "failed": 0}
     with rt.db.session() as session:
         rows = session.execute(
             select(Instance.id, Instance.status, Instance.started_at)
-            .where(Instance.status.in_((*NEXT_STEP, states.DESTROYING)),
-                   Instance.updated_at < stale)
-            .order_by(Instance.updated_at).limit(500)).all()
+            .where(
+                Instance.status.in_((*NEXT_STEP, states.DESTROYING)), Instance.updated_at < stale
+            )
+            .order_by(Instance.updated_at)
+            .limit(500)
+        ).all()
         session.commit()
     for instance_id, status, started_at in rows:
         if status == states.SCHEDULED and started_at is not None:

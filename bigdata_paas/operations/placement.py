@@ -116,8 +116,13 @@ def check_feasible(session: Session, spec: dict) -> tuple[list[str], int]:
     Drained and down hosts count: they may come back, and the instance then waits queued.
     """
     hosts = load_hosts(session, empty=True)
-    shortages = feasible(node_demands(spec), hosts, load_networks(session, empty=True),
-                         anti_affinity=spec.get("anti_affinity", "soft"), states=HOST_STATES)
+    shortages = feasible(
+        node_demands(spec),
+        hosts,
+        load_networks(session, empty=True),
+        anti_affinity=spec.get("anti_affinity", "soft"),
+        states=HOST_STATES,
+    )
     return [s.message for s in shortages], len(hosts)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import logging
 
-from celery import shared_task
+from celery import current_task, shared_task
 from flask import current_app
 from kombu.exceptions import OperationalError as BrokerOperationalError
 from sqlalchemy.exc import OperationalError as DatabaseOperationalError
@@ -81,7 +81,7 @@ def schedule(rt, instance_id: str) -> str:
 @step("run")
 def run(rt, instance_id: str) -> str:
     """Run the orquestrator's start."""
-    return lifecycle.run(rt, instance_id)
+    return lifecycle.run(rt, instance_id, token=current_task.request.id)
 
 
 @step("destroy")
