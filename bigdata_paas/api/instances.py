@@ -55,6 +55,21 @@ def destroy(instance_id: str):
     return jsonify(body), 202
 
 
+@blp.route("/instances/<instance_id>/retry", methods=["POST"])
+@blp.doc(
+    **responses(
+        (202, schemas.Instance, "running again from the failed step"), errors=(401, 404, 409, 503)
+    )
+)
+def retry(instance_id: str):
+    """Run a failed instance again from the step that failed."""
+    rt = runtime()
+    with rt.db.session() as session:
+        instance = ops.get_instance(session, g.user, instance_id)
+        body = ops.retry_instance(rt, session, instance).to_dict()
+    return jsonify(body), 202
+
+
 @blp.route("/instances/<instance_id>/events", methods=["GET"])
 @blp.doc(**responses((200, schemas.Events, "every status change, oldest first"), errors=(401, 404)))
 def events(instance_id: str):

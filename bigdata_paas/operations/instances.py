@@ -14,7 +14,12 @@ from bigdata_paas.models import Event, Instance, LogLine, Service, User, new_ins
 from bigdata_paas.operations.lifecycle import advance
 from bigdata_paas.operations.placement import compute, node_demands
 from bigdata_paas.operations.services import get_service
-from bigdata_paas.pipeline.publish import publish_destroy, publish_launch
+from bigdata_paas.pipeline.publish import (
+    LAUNCH_STEPS,
+    publish_chain,
+    publish_destroy,
+    publish_launch,
+)
 from bigdata_paas.placement import NoFit
 from bigdata_paas.rendering import build_context, merge_options, render_spec, validate_spec
 from bigdata_paas.runtime import Runtime
@@ -247,6 +252,62 @@ def destroy_instance(rt: Runtime, session: Session, instance: Instance) -> Insta
             states.DESTROYING,
             previous,
             "destroy not started: broker unreachable",
+        )
+        session.commit()
+        raise
+    session.refresh(instance)
+    return instance
+
+
+#: failed step -> (status to restart from, first step of the chain to publish)
+RETRY_FROM = {
+    "prepare": (states.PENDING, "prepare"),
+    "submit": (states.PREPARED, "submit"),
+    "queue": (states.SUBMITTED, "queue"),
+    "schedule": (states.SUBMITTED, "queue"),
+    "run": (states.SUBMITTED, "queue"),
+}
+
+
+def retry_instance(rt: Runtime, session: Session, instance: Instance) -> Instance:
+    """Run a failed instance again from its failed step.
+
+    Failure released every allocation, so a failed schedule or run goes back
+    to the queue to be placed again; a failed prepare renders again.
+    """
+    if instance.status != states.FAILED:
+        raise Conflict(f"instance {instance.id} is {instance.status}; only a failed one retries")
+    if instance.failed_step not in RETRY_FROM:
+        raise Conflict(f"instance {instance.id} failed at {instance.failed_step}; it cannot retry")
+    status, first = RETRY_FROM[instance.failed_step]
+    step, reason = instance.failed_step, instance.error
+    if not advance(
+        session,
+        instance.id,
+        "retry",
+        states.FAILED,
+        status,
+        f"retry from {first} after: {reason}"[:4000],
+        failed_step=None,
+        error=None,
+        started_at=None,
+        run_token=None,
+        wait_reason=None,
+    ):
+        raise Conflict(f"instance {instance.id} changed status; try again")
+    session.commit()
+    try:
+        publish_chain(rt.celery, instance.id, LAUNCH_STEPS[LAUNCH_STEPS.index(first) :])
+    except PaasError:
+        advance(
+            session,
+            instance.id,
+            "retry",
+            status,
+            states.FAILED,
+            "retry not started: broker unreachable",
+            failed_step=step,
+            error=reason,
         )
         session.commit()
         raise

@@ -21,6 +21,7 @@ from bigdata_paas.errors import PaasError
 from bigdata_paas.models import Event, Instance, LogLine, Node, Service, User, utcnow
 from bigdata_paas.operations import placement as placing
 from bigdata_paas.orchestration import ScriptLimits, run_script
+from bigdata_paas.orchestration.health import check_targets, describe_missing, wait_for_ports
 from bigdata_paas.pipeline.publish import (
     LAUNCH_STEPS,
     kick_queue,
@@ -64,6 +65,7 @@ def note(session: Session, instance_id: str, step: str, status: str, message: st
 def fail(rt: Runtime, instance_id: str, step: str, reason: str) -> bool:
     """Fail an in-flight instance with a reason and release what it holds."""
     with rt.db.session() as session:
+        placing.lock_placement(session)  # first, as placements do: releases take it too
         if not advance(
             session,
             instance_id,
@@ -195,44 +197,54 @@ def queue(rt: Runtime, instance_id: str) -> str:
     return states.QUEUED if moved else "skipped"
 
 
+def _place_queued(rt: Runtime, session: Session, instance_id: str) -> bool:
+    """Place one queued instance inside the caller's transaction, which holds the placement
+    lock; all or nothing (a savepoint); True if placed."""
+    instance = session.get(Instance, instance_id)
+    if instance is None or instance.status != states.QUEUED:
+        return False
+    strategy = instance.spec.get("placement_strategy", rt.config.PLACEMENT_STRATEGY)
+    for _attempt in range(3):
+        try:
+            result = placing.compute(session, instance.spec, strategy)
+        except placing.NoFit as exc:
+            reason = str(exc)
+            if instance.wait_reason != reason:
+                instance.wait_reason = reason
+                note(session, instance_id, "schedule", states.QUEUED, f"waiting: {reason}")
+            return False
+        savepoint = session.begin_nested()
+        try:
+            placing.commit_placement(session, instance_id, instance.spec, result)
+        except placing.AllocationConflict as exc:
+            log.info("placement of %s conflicted (%s); retrying", instance_id, exc)
+            savepoint.rollback()
+            continue
+        hosts = sorted({p.host for p in result.nodes.values()})
+        if not advance(
+            session,
+            instance_id,
+            "schedule",
+            states.QUEUED,
+            states.SCHEDULED,
+            f"placed on {', '.join(hosts)}",
+            wait_reason=None,
+        ):
+            # Destroyed meanwhile (the API does not take the placement lock): keep nothing.
+            savepoint.rollback()
+            return False
+        savepoint.commit()
+        return True
+    return False
+
+
 def try_schedule(rt: Runtime, instance_id: str) -> bool:
     """Place a queued instance and commit its allocations, all or nothing; True if placed."""
-    for _attempt in range(3):
-        with rt.db.session() as session:
-            placing.lock_placement(session)
-            instance = session.get(Instance, instance_id)
-            if instance is None or instance.status != states.QUEUED:
-                session.rollback()
-                return False
-            strategy = instance.spec.get("placement_strategy", rt.config.PLACEMENT_STRATEGY)
-            try:
-                result = placing.compute(session, instance.spec, strategy)
-            except placing.NoFit as exc:
-                reason = str(exc)
-                if instance.wait_reason != reason:
-                    instance.wait_reason = reason
-                    note(session, instance_id, "schedule", states.QUEUED, f"waiting: {reason}")
-                    session.commit()
-                return False
-            try:
-                placing.commit_placement(session, instance_id, instance.spec, result)
-            except placing.AllocationConflict as exc:
-                log.info("placement of %s conflicted (%s); retrying", instance_id, exc)
-                session.rollback()
-                continue
-            hosts = sorted({p.host for p in result.nodes.values()})
-            advance(
-                session,
-                instance_id,
-                "schedule",
-                states.QUEUED,
-                states.SCHEDULED,
-                f"placed on {', '.join(hosts)}",
-                wait_reason=None,
-            )
-            session.commit()
-            return True
-    return False
+    with rt.db.session() as session:
+        placing.lock_placement(session)
+        placed = _place_queued(rt, session, instance_id)
+        session.commit()
+    return placed
 
 
 def schedule(rt: Runtime, instance_id: str) -> str:
@@ -241,8 +253,13 @@ def schedule(rt: Runtime, instance_id: str) -> str:
 
 
 def drain_queue(rt: Runtime, limit: int = 500) -> int:
-    """Try queued instances in submission order; each that fits is scheduled and run."""
+    """Try queued instances in submission order; each that fits is scheduled and run.
+
+    The whole pass is one transaction under the placement lock, which releases take too: no
+    capacity can appear between two tries and go to a later instance than one just refused.
+    """
     with rt.db.session() as session:
+        placing.lock_placement(session)
         waiting = list(
             session.scalars(
                 select(Instance.id)
@@ -251,13 +268,11 @@ def drain_queue(rt: Runtime, limit: int = 500) -> int:
                 .limit(limit)
             )
         )
+        placed = [i for i in waiting if _place_queued(rt, session, i)]
         session.commit()
-    placed = 0
-    for instance_id in waiting:
-        if try_schedule(rt, instance_id):
-            placed += 1
-            publish_run(rt.celery, instance_id)
-    return placed
+    for instance_id in placed:
+        publish_run(rt.celery, instance_id)
+    return len(placed)
 
 
 def instance_document(session: Session, instance: Instance) -> dict:
@@ -364,13 +379,51 @@ def run(rt: Runtime, instance_id: str, token: str | None = None) -> str:
         ok, how = run_orquestrator(rt, instance_id, "start")
     except (OSError, RuntimeError) as exc:
         ok, how = False, f"could not start the orquestrator: {exc}"
+    if ok:
+        ok, health = check_health(rt, instance_id)
+        how = f"{how}; {health}"
     if not ok:
+        # start began: whatever it left behind is stopped before the instance fails
+        stop_quietly(rt, instance_id, "run")
         fail(rt, instance_id, "run", how)
         return states.FAILED
     with rt.db.session() as session:
         moved = advance(session, instance_id, "run", states.SCHEDULED, states.RUNNING, how)
         session.commit()
-    return states.RUNNING if moved else "skipped"
+    if not moved:
+        # Destroyed while start ran: its stop may have run before start finished.
+        stop_quietly(rt, instance_id, "run")
+        return "skipped"
+    return states.RUNNING
+
+
+def check_health(rt: Runtime, instance_id: str) -> tuple[bool, str]:
+    """Wait for every node's check_ports to answer; (all answered, what happened)."""
+    with rt.db.session() as session:
+        nodes = [
+            n.placement or {}
+            for n in session.scalars(select(Node).where(Node.instance_id == instance_id))
+        ]
+        session.commit()
+    targets = check_targets(nodes)
+    if not targets:
+        return True, "no check_ports to wait for"
+    missing = wait_for_ports(targets, rt.config.HEALTH_TIMEOUT)
+    if missing:
+        return False, describe_missing(missing, rt.config.HEALTH_TIMEOUT)
+    return True, f"{len(targets)} check port(s) answered"
+
+
+def stop_quietly(rt: Runtime, instance_id: str, step: str) -> None:
+    """Run the orquestrator's stop and record how it ended; never raise."""
+    try:
+        _ok, how = run_orquestrator(rt, instance_id, "stop")
+    except (OSError, RuntimeError) as exc:
+        how = f"could not run the orquestrator's stop: {exc}"
+    with rt.db.session() as session:
+        status = _status(session, instance_id) or states.FAILED
+        note(session, instance_id, step, status, how)
+        session.commit()
 
 
 def destroy(rt: Runtime, instance_id: str) -> str:
@@ -382,13 +435,7 @@ def destroy(rt: Runtime, instance_id: str) -> str:
         started = instance.started_at is not None
         session.commit()
     if started:
-        try:
-            _ok, how = run_orquestrator(rt, instance_id, "stop")
-        except (OSError, RuntimeError) as exc:
-            how = f"could not run the orquestrator's stop: {exc}"
-        with rt.db.session() as session:
-            note(session, instance_id, "destroy", states.DESTROYING, how)
-            session.commit()
+        stop_quietly(rt, instance_id, "destroy")
     with rt.db.session() as session:
         freed = placing.release(session, instance_id)
         moved = advance(

@@ -237,6 +237,8 @@ def commit_placement(session: Session, instance_id: str, spec: dict, placement: 
 
 def release(session: Session, instance_id: str) -> bool:
     """Free every allocation the instance's nodes hold; True if anything was freed."""
+    # Under the placement lock, so a queue drain never sees capacity appear mid-pass.
+    lock_placement(session)
     nodes = list(
         session.scalars(
             select(Node).where(Node.instance_id == instance_id, Node.host_id.is_not(None))

@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 SAFE_PATH = "/usr/local/bin:/usr/bin:/bin"
+#: seconds to keep reading after the script exits (its daemons may keep the pipes)
+DRAIN_AFTER_EXIT = 0.5
 TRUNCATED = "[output truncated: limit of {} bytes reached]"
 
 
@@ -240,12 +242,20 @@ def _pump(
         result.tail = [*result.tail, line][-20:]
         on_output(stream, line)
 
+    exited_at = None
     while selector.get_map():
-        remaining = deadline - time.monotonic()
+        now = time.monotonic()
+        remaining = deadline - now
         if remaining <= 0:
             result.timed_out = True
             break
-        for key, _ in selector.select(timeout=min(remaining, 1.0)):
+        if exited_at is None and process.poll() is not None:
+            exited_at = now
+        # A daemon the script started may hold the pipes open for ever: once the
+        # script itself has exited, read what is there for a moment, then stop.
+        if exited_at is not None and now - exited_at > DRAIN_AFTER_EXIT:
+            break
+        for key, _ in selector.select(timeout=min(remaining, 0.2)):
             chunk = os.read(key.fd, 65536)
             if not chunk:
                 selector.unregister(key.fileobj)
@@ -261,6 +271,9 @@ def _pump(
             for line in lines:
                 emit(key.data, line)
     selector.close()
+    for stream, rest in pending.items():
+        if rest:
+            emit(stream, rest)
     if result.timed_out:
         _kill_group(process)
     else:

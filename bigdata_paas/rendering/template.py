@@ -12,29 +12,46 @@ Two layers keep a hostile or careless template from hurting the web or worker pr
 The child only renders and writes a JSON result to a pipe, then leaves with ``os._exit``: it
 never returns into the caller's code, never runs finalizers of inherited objects and never
 touches inherited database or broker sockets. The parent never unpickles anything.
+
+Compiling a template (Jinja's lexer, parser and code generator, then Python's ``compile``) costs
+far more than rendering a small one, and it must happen in the child: Jinja folds constant
+expressions while generating code (``{{ 'x'|center(999999999) }}`` would allocate there). So the
+first render of a source also sends back the Python source Jinja generated for it, and the
+parent keeps it in a small LRU cache keyed by the template source and the environment's
+settings; later renders hand that text to the child, which only runs Python's ``compile()`` on
+it. The generated code depends on nothing but the source and the environment (never on the
+context or the limits), and the child writes it to the pipe before any template code runs, so
+nothing a template does while rendering can change what is cached.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
+import hashlib
 import inspect
 import json
 import math
 import os
 import resource
+import select
 import selectors
 import signal
+import threading
 import time
 import types
 import warnings
+from collections import OrderedDict
 from dataclasses import dataclass
+from types import CodeType
 from typing import Any, NoReturn
 
 # Imported up front so the child never imports: an import lock held by another thread of the
 # parent at fork time would deadlock it (Jinja imports jinja2.debug lazily on errors).
+import jinja2
 import jinja2.compiler
-import jinja2.debug  # noqa: F401
+import jinja2.debug
 import yaml
 from jinja2 import StrictUndefined, TemplateSyntaxError, pass_context
 from jinja2.exceptions import SecurityError
@@ -50,6 +67,7 @@ __all__ = [
     "RenderLimits",
     "build_context",
     "check_syntax",
+    "clear_code_cache",
     "render_spec",
     "render_text",
 ]
@@ -213,6 +231,180 @@ def _is_int(value: Any) -> bool:
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+# --------------------------------------------------------------------------- the code cache
+
+#: Generated code larger than this is not cached (nor sent back by the child): such a template
+#: (hundreds of KB of source) is simply compiled again on every render.
+MAX_CACHED_CODE = MB
+#: Bounds of the per-process cache of generated code (entries, and bytes over all entries).
+CODE_CACHE_ENTRIES = 256
+CODE_CACHE_BYTES = 16 * MB
+
+
+class _CodeCache:
+    """A thread-safe LRU of the Python source Jinja generated, keyed by ``_cache_key``.
+
+    Only the parent uses it; the child gets the cached text as an argument, so a lock held by
+    another thread at fork time cannot deadlock it.
+    """
+
+    def __init__(
+        self,
+        max_entries: int = CODE_CACHE_ENTRIES,
+        max_bytes: int = CODE_CACHE_BYTES,
+        max_entry_bytes: int = MAX_CACHED_CODE,
+    ) -> None:
+        self.max_entries = max_entries
+        self.max_bytes = max_bytes
+        # Nothing is asked of the child when nothing could be kept.
+        self.max_entry_bytes = min(max_entry_bytes, max_bytes) if max_entries > 0 else 0
+        self._entries: OrderedDict[bytes, tuple[str, int]] = OrderedDict()
+        self._size = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: bytes) -> str | None:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                return None
+            self._entries.move_to_end(key)
+            return entry[0]
+
+    def put(self, key: bytes, code: str, size: int) -> None:
+        """Keep ``code`` (``size`` bytes as UTF-8), evicting the least recently used."""
+        if size > self.max_entry_bytes:
+            return
+        with self._lock:
+            old = self._entries.pop(key, None)
+            if old is not None:
+                self._size -= old[1]
+            self._entries[key] = (code, size)
+            self._size += size
+            while self._entries and (
+                len(self._entries) > self.max_entries or self._size > self.max_bytes
+            ):
+                _key, (_code, evicted) = self._entries.popitem(last=False)
+                self._size -= evicted
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self._size = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    @property
+    def size(self) -> int:
+        """Bytes of generated code held."""
+        return self._size
+
+
+_CODE_CACHE = _CodeCache()
+
+
+def clear_code_cache() -> None:
+    """Forget the generated code of every template rendered so far (tests, benchmarks)."""
+    _CODE_CACHE.clear()
+
+
+def _name(obj: Any) -> str:
+    """Name a setting: functions and classes by qualified name, data by value, else repr.
+
+    A repr that holds an address only makes two equal environments miss each other's
+    entries; it never makes different ones share.
+    """
+    if isinstance(obj, (str, int, float, bool, type(None))):
+        return repr(obj)
+    if isinstance(obj, dict):
+        return "{" + ", ".join(sorted(f"{_name(k)}: {_name(v)}" for k, v in obj.items())) + "}"
+    if isinstance(obj, (list, tuple)):
+        return "[" + ", ".join(_name(item) for item in obj) + "]"
+    qualname = getattr(obj, "__qualname__", None)
+    if isinstance(qualname, str):
+        return f"{getattr(obj, '__module__', '?')}.{qualname}"
+    return repr(obj)
+
+
+def _codegen_fingerprint(env: TemplateEnvironment) -> bytes:
+    """Digest of every environment setting Jinja's lexer, parser, optimizer or codegen read.
+
+    The limits are left out on purpose: they are only read while rendering.
+    """
+    settings = (
+        jinja2.__version__,
+        _name(type(env)),
+        _name(env.code_generator_class),
+        _name(env.template_class),
+        env.block_start_string,
+        env.block_end_string,
+        env.variable_start_string,
+        env.variable_end_string,
+        env.comment_start_string,
+        env.comment_end_string,
+        env.line_statement_prefix,
+        env.line_comment_prefix,
+        env.trim_blocks,
+        env.lstrip_blocks,
+        env.newline_sequence,
+        env.keep_trailing_newline,
+        env.optimized,
+        env.is_async,
+        env.sandboxed,
+        _name(env.autoescape),
+        _name(env.finalize),
+        _name(env.undefined),
+        sorted(env.intercepted_binops),
+        sorted(env.intercepted_unops),
+        sorted(env.extensions),
+        sorted((name, _name(func)) for name, func in env.filters.items()),
+        sorted((name, _name(func)) for name, func in env.tests.items()),
+        sorted(env.globals),
+        sorted((name, _name(value)) for name, value in env.policies.items()),
+    )
+    return hashlib.sha256(repr(settings).encode()).digest()
+
+
+@functools.lru_cache(maxsize=8)
+def _environment(limits: RenderLimits) -> tuple[TemplateEnvironment, bytes]:
+    """The environment for these limits and its fingerprint; only ever used to fork a child."""
+    env = TemplateEnvironment(limits)
+    return env, _codegen_fingerprint(env)
+
+
+def _cache_key(fingerprint: bytes, source: str) -> bytes:
+    return hashlib.sha256(fingerprint + source.encode("utf-8", "surrogatepass")).digest()
+
+
+# The child's output on the pipe: a frame (4-byte big-endian length, then that many bytes of
+# generated code, usually none), then the JSON result.
+_FRAME_HEADER = 4
+_EMPTY_FRAME = bytes(_FRAME_HEADER)
+
+
+def _code_frame(generated: str | None, limit: int) -> bytes:
+    if generated is None:
+        return _EMPTY_FRAME
+    data = generated.encode("utf-8", "surrogatepass")
+    if len(data) > limit:
+        return _EMPTY_FRAME
+    return len(data).to_bytes(_FRAME_HEADER, "big") + data
+
+
+def _split_frame(data: bytes, code_limit: int) -> tuple[bytes, bytes] | None:
+    """Return (generated code, result) from the child's output, or None when malformed.
+
+    ``code_limit`` is what this render asked for: 0 when the child had the code already.
+    """
+    if len(data) < _FRAME_HEADER:
+        return None
+    size = int.from_bytes(data[:_FRAME_HEADER], "big")
+    end = _FRAME_HEADER + size
+    if size > code_limit or len(data) < end:
+        return None
+    return data[_FRAME_HEADER:end], data[end:]
 
 
 # --------------------------------------------------------------------------- public helpers
@@ -433,13 +625,34 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"a {type(value).__name__} value cannot be stored as JSON")
 
 
+def _error_payload(exc: BaseException, limits: RenderLimits) -> str:
+    try:
+        return json.dumps(_error_result(exc, limits))
+    except Exception:  # a message that cannot be built is still an error
+        return json.dumps({"error": f"template rendering failed ({type(exc).__name__})"})
+
+
+def _child_compile(
+    env: TemplateEnvironment, source: str, generated: str | None
+) -> tuple[CodeType, str | None]:
+    """Return the template's code object and, unless it was given, the generated source.
+
+    With ``generated`` (cached by the parent) only Python's ``compile()`` runs; otherwise
+    Jinja's lexer, parser, optimizer and code generator first, exactly as ``from_string``.
+    """
+    if generated is not None:
+        return env._compile(generated, TEMPLATE_FILENAME), None
+    fresh = env.compile(source, raw=True)
+    return env._compile(fresh, TEMPLATE_FILENAME), fresh
+
+
 def _child_work(
-    env: TemplateEnvironment, source: str, context: dict[str, Any], fmt: str | None
+    env: TemplateEnvironment, code: CodeType, context: dict[str, Any], fmt: str | None
 ) -> str:
-    """Compile, render, optionally parse; return the JSON result text for the parent."""
+    """Render the compiled template, optionally parse; return the JSON result text."""
     limits = env.limits
     try:
-        template = env.from_string(source)
+        template = env.template_class.from_code(env, code, env.make_globals(None), None)
         pieces: list[str] = []
         size = 0
         for piece in template.generate(context):
@@ -468,10 +681,7 @@ def _child_work(
             )
         return payload
     except Exception as exc:  # every render error becomes a message for the parent
-        try:
-            return json.dumps(_error_result(exc, limits))
-        except Exception:  # a message that cannot be built is still an error
-            return json.dumps({"error": f"template rendering failed ({type(exc).__name__})"})
+        return _error_payload(exc, limits)
 
 
 def _set_limit(which: int, soft: int, hard: int | None = None) -> None:
@@ -489,8 +699,12 @@ def _set_limit(which: int, soft: int, hard: int | None = None) -> None:
 def _address_space() -> int:
     """Return the current address-space size in bytes (0 when unknown)."""
     try:
-        with open("/proc/self/statm", "rb") as statm:
-            return int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+        fd = os.open("/proc/self/statm", os.O_RDONLY)
+        try:
+            data = os.read(fd, 256)
+        finally:
+            os.close(fd)
+        return int(data.split()[0]) * os.sysconf("SC_PAGE_SIZE")
     except (OSError, ValueError, IndexError):
         return 0
 
@@ -546,9 +760,19 @@ def _write_all(fd: int, data: bytes) -> None:
 
 
 def _child_main(
-    wfd: int, env: TemplateEnvironment, source: str, context: dict[str, Any], fmt: str | None
+    wfd: int,
+    env: TemplateEnvironment,
+    source: str,
+    generated: str | None,
+    code_limit: int,
+    context: dict[str, Any],
+    fmt: str | None,
 ) -> NoReturn:
-    """Run in the child: render and write the result. Never returns (os._exit)."""
+    """Run in the child: compile, send the code frame, render, send the result. Never returns.
+
+    The frame (the freshly generated code, or nothing) is written before any generated code
+    runs, so a template cannot alter what the parent caches, whatever it does while rendering.
+    """
     status = 70
     try:
         limits = env.limits
@@ -558,9 +782,28 @@ def _child_main(
                 "error": f"template used more than {limits.max_memory // MB} MB while rendering",
             }
         ).encode()
+        code: CodeType | None = None
+        error: str | None = None
+        frame = _EMPTY_FRAME
         try:
             _child_setup(wfd, limits)
-            payload = _child_work(env, source, context, fmt).encode("utf-8", "surrogatepass")
+            try:
+                code, fresh = _child_compile(env, source, generated)
+            except Exception as exc:  # syntax errors, code Python refuses, memory
+                error = _error_payload(exc, limits)
+            else:
+                frame = _code_frame(fresh, code_limit)
+        except MemoryError:
+            code = None
+        try:
+            _write_all(wfd, frame)
+        except BaseException:
+            os._exit(status)  # never follow a partial frame with anything
+        try:
+            if code is not None:
+                payload = _child_work(env, code, context, fmt).encode("utf-8", "surrogatepass")
+            else:
+                payload = error.encode() if error is not None else out_of_memory
         except MemoryError:
             payload = out_of_memory
         _write_all(wfd, payload)
@@ -587,12 +830,27 @@ def _kill(pid: int) -> None:
         os.kill(pid, signal.SIGKILL)
 
 
-def _reap(pid: int, *, kill: bool) -> int | None:
-    """Wait for the child (killing it first if asked); return its wait status."""
+def _open_pidfd(pid: int) -> int | None:
+    """A descriptor that becomes readable when the child exits (Linux 5.3+), else None."""
+    try:
+        return os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        return None
+
+
+def _reap(pid: int, pidfd: int | None = None, *, kill: bool) -> int | None:
+    """Wait for the child (killing it first if asked); return its wait status.
+
+    With a pidfd the parent sleeps until the child has exited instead of polling.
+    """
     if kill:
         _kill(pid)
     grace = time.monotonic() + 2.0
     delay = 0.0005
+    poller = None
+    if pidfd is not None:
+        poller = select.poll()
+        poller.register(pidfd, select.POLLIN)
     while True:
         try:
             done, status = os.waitpid(pid, 0 if kill else os.WNOHANG)
@@ -600,13 +858,17 @@ def _reap(pid: int, *, kill: bool) -> int | None:
             return None  # someone else reaped it (a SIGCHLD handler); nothing to clean up
         if done:
             return status
-        if time.monotonic() > grace:
+        remaining = grace - time.monotonic()
+        if remaining <= 0:
             # It closed the pipe but does not exit: do not let it linger.
             _kill(pid)
             kill = True
             continue
-        time.sleep(delay)
-        delay = min(delay * 2, 0.02)
+        if poller is not None:
+            poller.poll(max(1, math.ceil(remaining * 1000)))
+        else:
+            time.sleep(delay)
+            delay = min(delay * 2, 0.02)
 
 
 def _signal_name(number: int) -> str:
@@ -622,9 +884,14 @@ def _render_isolated(
     """Run the render in a forked child under limits; return its value or raise."""
     if not isinstance(source, str):
         raise TemplateError("template must be text")
-    env = TemplateEnvironment(limits)
+    env, fingerprint = _environment(limits)
+    cache = _CODE_CACHE
+    key = _cache_key(fingerprint, source)
+    generated = cache.get(key)
+    # How much generated code the child may send back: none when it has it already.
+    code_limit = 0 if generated is not None else cache.max_entry_bytes
     # Escaped text can be several bytes per character; anything beyond this is not ours.
-    max_bytes = 24 * limits.max_output + MB
+    max_bytes = 24 * limits.max_output + MB + _FRAME_HEADER + code_limit
     rfd, wfd = os.pipe()
     try:
         pid = _fork()
@@ -633,7 +900,7 @@ def _render_isolated(
         os.close(wfd)
         raise Unavailable(f"cannot start a template render process: {exc}") from None
     if pid == 0:
-        _child_main(wfd, env, source, context, fmt)
+        _child_main(wfd, env, source, generated, code_limit, context, fmt)
     os.close(wfd)
 
     deadline = time.monotonic() + limits.timeout
@@ -642,7 +909,10 @@ def _render_isolated(
     timed_out = too_big = False
     finished = False
     status: int | None = None
+    result: dict[str, Any] | None = None
+    pidfd: int | None = None
     try:
+        pidfd = _open_pidfd(pid)
         with selectors.DefaultSelector() as selector:
             selector.register(rfd, selectors.EVENT_READ)
             while True:
@@ -661,17 +931,28 @@ def _render_isolated(
                     break
                 chunks.append(data)
         finished = True
+        if timed_out or too_big:
+            # The code frame, written before the render started, may still be complete.
+            _keep_code(cache, key, _head(chunks, _FRAME_HEADER + code_limit), code_limit)
+        else:
+            output = b"".join(chunks)
+            chunks.clear()
+            result = _decode(_keep_code(cache, key, output, code_limit))
+            del output
     finally:
         os.close(rfd)
         # On a timeout, an oversized result or an exception in this thread (a worker's soft
         # time limit), the child is killed; it is always reaped, so no zombie is left behind.
-        status = _reap(pid, kill=timed_out or too_big or not finished)
+        try:
+            status = _reap(pid, pidfd, kill=timed_out or too_big or not finished)
+        finally:
+            if pidfd is not None:
+                os.close(pidfd)
 
     if timed_out:
         raise TemplateError(f"template took longer than {limits.timeout} s to render")
     if too_big:
         raise TemplateError(f"rendered template is larger than {limits.max_output} characters")
-    result = _decode(b"".join(chunks))
     if result is None:
         raise _child_failure(status, limits)
     if "error" in result:
@@ -680,7 +961,33 @@ def _render_isolated(
     return result.get("ok")
 
 
-def _decode(data: bytes) -> dict[str, Any] | None:
+def _head(chunks: list[bytes], size: int) -> bytes:
+    """The first ``size`` bytes (or fewer) of the chunks, without joining all of them."""
+    head = bytearray()
+    for chunk in chunks:
+        if len(head) >= size:
+            break
+        head += chunk
+    return bytes(head)
+
+
+def _keep_code(cache: _CodeCache, key: bytes, output: bytes, code_limit: int) -> bytes | None:
+    """Cache the generated code the child sent, if any; return the result part of the output.
+
+    None when the output does not start with a well-formed frame (a child that died before
+    writing it, or a frame this render did not ask for).
+    """
+    parts = _split_frame(output, code_limit)
+    if parts is None:
+        return None
+    code, result = parts
+    if code:
+        with contextlib.suppress(UnicodeDecodeError):
+            cache.put(key, code.decode("utf-8", "surrogatepass"), len(code))
+    return result
+
+
+def _decode(data: bytes | None) -> dict[str, Any] | None:
     if not data:
         return None
     try:

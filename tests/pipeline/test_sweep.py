@@ -21,16 +21,21 @@ def orphan(app, status: str = states.PENDING, **values) -> str:
     with rt.db.session() as session:
         service = session.scalar(select(Service).where(Service.name == "gluster"))
         admin = session.scalar(select(User).where(User.name == "admin"))
-        instance = Instance(user_id=admin.id, service_id=service.id, service_name="gluster",
-                            service_version="3.7.11", status=status,
-                            options={"size": 2, "disks": 1}, **values)
+        instance = Instance(
+            user_id=admin.id,
+            service_id=service.id,
+            service_name="gluster",
+            service_version="3.7.11",
+            status=status,
+            options={"size": 2, "disks": 1},
+            **values,
+        )
         session.add(instance)
         session.flush()
         session.add(Event(instance_id=instance.id, step="launch", status=status, message="x"))
         session.commit()
         old = utcnow() - timedelta(seconds=3600)
-        session.execute(update(Instance).where(Instance.id == instance.id)
-                        .values(updated_at=old))
+        session.execute(update(Instance).where(Instance.id == instance.id).values(updated_at=old))
         session.commit()
         return instance.id
 
@@ -43,16 +48,19 @@ def test_sweep_republishes_a_lost_launch(app, client, admin, worker):
     with app.app_context():
         rt = app.extensions["paas"]
         with rt.db.session() as session:
-            session.execute(update(Instance).where(Instance.id == fresh)
-                            .values(updated_at=utcnow()))
+            session.execute(
+                update(Instance).where(Instance.id == fresh).values(updated_at=utcnow())
+            )
             session.commit()
         counts = lifecycle.sweep(rt)
     assert counts["republished"] == 1
     body = wait_for_status(client, admin, instance_id, {"running", "failed"})
     assert body["status"] == "running", body
     # the recent one is not touched: its message may just be on its way
-    assert client.get(f"/bigdata/api/v1/instances/{fresh}",
-                      headers=admin).get_json()["status"] == "pending"
+    assert (
+        client.get(f"/bigdata/api/v1/instances/{fresh}", headers=admin).get_json()["status"]
+        == "pending"
+    )
 
 
 def test_sweep_fails_a_run_that_outlived_its_limit(app, client, admin):
