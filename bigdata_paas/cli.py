@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 from flask import Flask
 from flask.cli import AppGroup
+from sqlalchemy import select
 
 from bigdata_paas.errors import PaasError
 from bigdata_paas.pipeline.celery import ORQUESTRATOR_QUEUE, PIPELINE_QUEUE
@@ -65,6 +66,43 @@ def flower_password(config: Config) -> tuple[str, bool]:
     return password, True
 
 
+def read_inventory(text: str) -> tuple[list, list]:
+    """(networks, hosts) of an inventory file's text: a list of hosts, or an object.
+
+    The object form is ``{"networks": [...], "hosts": [...]}``, each list of bodies of
+    ``POST /networks`` and ``POST /hosts``. Raises ValueError saying what is wrong.
+    """
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"not JSON: {exc}") from None
+    if isinstance(data, list):
+        networks, hosts = [], data
+    elif isinstance(data, dict):
+        extra = sorted(set(data) - {"networks", "hosts"})
+        if extra:
+            raise ValueError(f"unknown keys {', '.join(extra)}: expected networks and hosts")
+        networks, hosts = data.get("networks", []), data.get("hosts", [])
+    else:
+        raise ValueError(
+            'expected a list of hosts or an object {"networks": [...], "hosts": [...]}'
+        )
+    for what, items in (("networks", networks), ("hosts", hosts)):
+        if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+            raise ValueError(f"{what} must be a list of JSON objects")
+    for what, items in (("network", networks), ("host", hosts)):
+        names = [i.get("name") for i in items]
+        twice = sorted({str(n) for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"{what} names listed twice: {', '.join(twice)}")
+    return networks, hosts
+
+
+def _item_name(body: dict, index: int) -> str:
+    name = body.get("name") if isinstance(body, dict) else None
+    return name if isinstance(name, str) and name else f"#{index + 1}"
+
+
 def init_cli(app: Flask) -> None:
     group = AppGroup("paas", help="bigdata-paas operator commands")
 
@@ -114,23 +152,80 @@ def init_cli(app: Flask) -> None:
     @group.command("load-hosts")
     @click.argument("path", type=click.Path(exists=True, dir_okay=False))
     def load_hosts(path: str) -> None:
-        """Add every host of a JSON list file (existing names are skipped)."""
+        """Load an inventory file: a JSON list of hosts, or {"networks": [...], "hosts": [...]}.
+
+        Networks are created first, then hosts; names that already exist are skipped. Every
+        host is checked before anything is added (examples/inventory.json is the demo).
+        """
         from bigdata_paas.errors import Conflict
-        from bigdata_paas.operations.inventory import add_host
+        from bigdata_paas.models import Network
+        from bigdata_paas.operations.inventory import add_host, add_network, validate_host
         from bigdata_paas.pipeline.publish import kick_queue
 
-        hosts = json.loads(Path(path).read_text())
+        try:
+            networks, hosts = read_inventory(Path(path).read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise click.ClickException(f"{path}: {exc}") from None
+        added = {"network": 0, "host": 0}
+        skipped = {"network": 0, "host": 0}
         with runtime().db.session() as session:
-            for body in hosts:
+            problems = []
+            known = set(session.scalars(select(Network.name))) | {n.get("name") for n in networks}
+            for i, body in enumerate(hosts):
                 try:
-                    add_host(session, body)
-                    click.echo(f"added {body['name']}")
+                    validate_host(body)
+                except PaasError as exc:
+                    problems.append(f"host {_item_name(body, i)}: {exc.message}")
+                    continue
+                unknown = sorted(set(body.get("networks", [])) - known)
+                if unknown:
+                    problems.append(
+                        f"host {_item_name(body, i)}: unknown networks: {', '.join(unknown)} "
+                        '(list them under "networks" in the file, or create them first)'
+                    )
+            if problems:
+                session.rollback()
+                raise click.ClickException(f"{path}: nothing loaded:\n  " + "\n  ".join(problems))
+            for i, body in enumerate(networks):
+                name = _item_name(body, i)
+                try:
+                    network = add_network(session, body)
                 except Conflict:
                     session.rollback()
-                    click.echo(f"exists {body['name']}")
+                    existing = session.scalar(select(Network).where(Network.name == name))
+                    differs = existing is not None and existing.cidr != body.get("cidr")
+                    note = f" as {existing.cidr}, not {body.get('cidr')}" if differs else ""
+                    click.echo(f"network {name}: already exists{note}, skipped")
+                    skipped["network"] += 1
+                    continue
                 except PaasError as exc:
-                    raise click.ClickException(f"{body.get('name')}: {exc.message}") from None
-        kick_queue(runtime().celery)
+                    raise click.ClickException(f"network {name}: {exc.message}") from None
+                gateway = f", gateway {network.gateway}" if network.gateway else ""
+                click.echo(f"network {name}: added ({network.cidr}{gateway})")
+                added["network"] += 1
+            for i, body in enumerate(hosts):
+                name = _item_name(body, i)
+                try:
+                    host = add_host(session, body)
+                except Conflict:
+                    session.rollback()
+                    click.echo(f"host {name}: already exists, skipped")
+                    skipped["host"] += 1
+                    continue
+                except PaasError as exc:
+                    raise click.ClickException(f"host {name}: {exc.message}") from None
+                attached = ", ".join(host.networks) or "none"
+                click.echo(
+                    f"host {name}: added ({host.address}, {host.cpu} cpu, {host.mem} MB, "
+                    f"{len(host.disks)} disks, networks: {attached})"
+                )
+                added["host"] += 1
+        click.echo(
+            f"{path}: {added['network']} network(s) added, {skipped['network']} skipped; "
+            f"{added['host']} host(s) added, {skipped['host']} skipped"
+        )
+        if added["host"] or added["network"]:
+            kick_queue(runtime().celery)
 
     @group.command("settings")
     def settings() -> None:

@@ -94,6 +94,13 @@ class Config:
     ORQUESTRATOR_MAX_MEMORY_MB: int = setting(
         1024, _positive_int, "address space of an orquestrator process (MB)"
     )
+    HEARTBEAT_INTERVAL: float = setting(
+        10.0, _positive_float, "seconds between heartbeats of a running orquestrator command"
+    )
+    HEARTBEAT_TIMEOUT: float = setting(
+        60.0, _positive_float, "seconds without a heartbeat after which a run counts as lost"
+    )
+    RUN_ATTEMPTS: int = setting(3, _positive_int, "times a lost orquestrator start is retried")
     HEALTH_TIMEOUT: float = setting(60.0, _positive_float, "seconds for check_ports to answer")
     SWEEP_INTERVAL: float = setting(30.0, _positive_float, "seconds between sweeps (beat)")
     STALE_AFTER: float = setting(
@@ -162,5 +169,12 @@ class TestConfig(Config):
     TESTING: bool = setting(True, _bool)
     RENDER_TIMEOUT: float = setting(2.0, _positive_float)
     ORQUESTRATOR_TIMEOUT: float = setting(20.0, _positive_float)
+    HEARTBEAT_INTERVAL: float = setting(
+        10.0, _positive_float, "seconds between heartbeats of a running orquestrator command"
+    )
+    HEARTBEAT_TIMEOUT: float = setting(
+        60.0, _positive_float, "seconds without a heartbeat after which a run counts as lost"
+    )
+    RUN_ATTEMPTS: int = setting(3, _positive_int, "times a lost orquestrator start is retried")
     HEALTH_TIMEOUT: float = setting(5.0, _positive_float)
     PUBLISH_TIMEOUT: float = setting(1.0, _positive_float)

@@ -40,6 +40,9 @@ class Instance(Base):
     started_at: Mapped[datetime | None]
     # The Celery task id that claimed the run step (see lifecycle.run).
     run_token: Mapped[str | None] = mapped_column(String(64))
+    run_attempts: Mapped[int] = mapped_column(default=0, server_default="0")
+    # Refreshed while an orquestrator command runs; the sweep takes a stale one as lost.
+    heartbeat_at: Mapped[datetime | None]
 
     user = relationship("User")
     nodes: Mapped[list[Node]] = relationship(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
@@ -345,21 +345,55 @@ def run_orquestrator(rt: Runtime, instance_id: str, command: str) -> tuple[bool,
             max_memory=rt.config.ORQUESTRATOR_MAX_MEMORY_MB * 1024 * 1024,
         ),
         on_output=writer,
+        on_tick=Heartbeat(rt, instance_id),
     )
     writer.flush()
+    # No command runs any more: a destroy may claim the instance at once.
+    with rt.db.session() as session:
+        session.execute(
+            update(Instance)
+            .where(Instance.id == instance_id)
+            .values(heartbeat_at=None)
+            .execution_options(synchronize_session=False)
+        )
+        session.commit()
     return result.ok, result.describe(command)
 
 
+class Heartbeat:
+    """Refresh the instance's heartbeat every HEARTBEAT_INTERVAL while a command runs."""
+
+    def __init__(self, rt: Runtime, instance_id: str) -> None:
+        self.rt, self.instance_id = rt, instance_id
+        self.beaten_at = time.monotonic()
+
+    def __call__(self) -> None:
+        if time.monotonic() - self.beaten_at < self.rt.config.HEARTBEAT_INTERVAL:
+            return
+        self.beaten_at = time.monotonic()
+        with self.rt.db.session() as session:
+            session.execute(
+                update(Instance)
+                .where(Instance.id == self.instance_id)
+                .values(heartbeat_at=utcnow())
+                .execution_options(synchronize_session=False)
+            )
+            session.commit()
+
+
 def run(rt: Runtime, instance_id: str, token: str | None = None) -> str:
-    """Run the orquestrator's ``start``; exit 0 makes the instance running.
+    """Run the orquestrator's ``start``; exit 0 and answering ports make the instance running.
 
     The run is claimed with ``token`` (the Celery task id) first, so two run
     messages for one instance (the chain's and the queue drain's) never start
-    the orquestrator twice, while a redelivery of the claiming message (same
-    task id, its worker died) may start it again.
+    the orquestrator twice. The message is acknowledged on receipt (a start may
+    outlast the broker's ack timeout); while the script runs, a heartbeat in
+    the database says it is alive, and the sweep takes over a run whose
+    heartbeat stopped (see docs/orquestrators.md).
     """
     token = token or uuid.uuid4().hex
     with rt.db.session() as session:
+        now = utcnow()
         claimed = session.execute(
             update(Instance)
             .where(
@@ -367,7 +401,12 @@ def run(rt: Runtime, instance_id: str, token: str | None = None) -> str:
                 Instance.status == states.SCHEDULED,
                 or_(Instance.run_token.is_(None), Instance.run_token == token),
             )
-            .values(started_at=utcnow(), run_token=token)
+            .values(
+                started_at=now,
+                heartbeat_at=now,
+                run_token=token,
+                run_attempts=Instance.run_attempts + 1,
+            )
             .execution_options(synchronize_session=False)
         ).rowcount
         if not claimed:
@@ -382,19 +421,18 @@ def run(rt: Runtime, instance_id: str, token: str | None = None) -> str:
     if ok:
         ok, health = check_health(rt, instance_id)
         how = f"{how}; {health}"
-    if not ok:
-        # start began: whatever it left behind is stopped before the instance fails
-        stop_quietly(rt, instance_id, "run")
-        fail(rt, instance_id, "run", how)
+    if ok:
+        with rt.db.session() as session:
+            moved = advance(session, instance_id, "run", states.SCHEDULED, states.RUNNING, how)
+            session.commit()
+        if moved:
+            return states.RUNNING
+    # start began: whatever it left behind is stopped before the instance fails
+    stop_quietly(rt, instance_id, "run")
+    if not ok and fail(rt, instance_id, "run", how):
         return states.FAILED
-    with rt.db.session() as session:
-        moved = advance(session, instance_id, "run", states.SCHEDULED, states.RUNNING, how)
-        session.commit()
-    if not moved:
-        # Destroyed while start ran: its stop may have run before start finished.
-        stop_quietly(rt, instance_id, "run")
-        return "skipped"
-    return states.RUNNING
+    # Destroyed while start ran: the destroy left the rest to this step.
+    return finish_destroy(rt, instance_id)
 
 
 def check_health(rt: Runtime, instance_id: str) -> tuple[bool, str]:
@@ -427,15 +465,35 @@ def stop_quietly(rt: Runtime, instance_id: str, step: str) -> None:
 
 
 def destroy(rt: Runtime, instance_id: str) -> str:
-    """Stop the cluster through the orquestrator and release every allocation."""
+    """Stop the cluster through the orquestrator and release every allocation.
+
+    Claimed through the heartbeat: while a start or another destroy of the
+    instance is alive, this one leaves the work to it.
+    """
     with rt.db.session() as session:
-        instance = session.get(Instance, instance_id)
-        if instance is None or instance.status != states.DESTROYING:
-            return "skipped"
-        started = instance.started_at is not None
+        now = utcnow()
+        stale = now - timedelta(seconds=rt.config.HEARTBEAT_TIMEOUT)
+        claimed = session.execute(
+            update(Instance)
+            .where(
+                Instance.id == instance_id,
+                Instance.status == states.DESTROYING,
+                or_(Instance.heartbeat_at.is_(None), Instance.heartbeat_at < stale),
+            )
+            .values(heartbeat_at=now)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        started = session.scalar(select(Instance.started_at).where(Instance.id == instance_id))
         session.commit()
-    if started:
+    if not claimed:
+        return "skipped"
+    if started is not None:
         stop_quietly(rt, instance_id, "destroy")
+    return finish_destroy(rt, instance_id)
+
+
+def finish_destroy(rt: Runtime, instance_id: str) -> str:
+    """Release every allocation of a destroying instance and mark it destroyed."""
     with rt.db.session() as session:
         freed = placing.release(session, instance_id)
         moved = advance(
@@ -467,19 +525,25 @@ def sweep(rt: Runtime) -> dict[str, int]:
     The broker is not the source of truth: a worker that died before publishing
     the next step, or a message lost with a broker, leaves an instance that
     only the database knows about. Re-publishing its next step is harmless
-    because every step compare-and-sets; an orquestrator run that outlived its
-    time limit (its worker died) fails with a reason.
+    because every step compare-and-sets. An orquestrator command whose
+    heartbeat stopped (its worker died) is taken over: a start is run again
+    (at most RUN_ATTEMPTS times, then the instance fails), a destroy is
+    published again.
     """
     config = rt.config
     now = utcnow()
     stale = now - timedelta(seconds=config.STALE_AFTER)
-    run_deadline = now - timedelta(
-        seconds=config.ORQUESTRATOR_TIMEOUT + config.HEALTH_TIMEOUT + config.STALE_AFTER
-    )
-    counts = {"republished": 0, "failed": 0}
+    dead = now - timedelta(seconds=config.HEARTBEAT_TIMEOUT)
+    counts = {"republished": 0, "restarted": 0, "failed": 0}
     with rt.db.session() as session:
         rows = session.execute(
-            select(Instance.id, Instance.status, Instance.started_at)
+            select(
+                Instance.id,
+                Instance.status,
+                Instance.started_at,
+                Instance.heartbeat_at,
+                Instance.run_attempts,
+            )
             .where(
                 Instance.status.in_((*NEXT_STEP, states.DESTROYING)), Instance.updated_at < stale
             )
@@ -487,15 +551,28 @@ def sweep(rt: Runtime) -> dict[str, int]:
             .limit(500)
         ).all()
         session.commit()
-    for instance_id, status, started_at in rows:
+    for instance_id, status, started_at, heartbeat_at, attempts in rows:
+        alive = heartbeat_at is not None and _aware(heartbeat_at) >= dead
         if status == states.SCHEDULED and started_at is not None:
-            # Started: the run may still be going on a worker; only past its limit is it lost.
-            started = started_at if started_at.tzinfo else started_at.replace(tzinfo=now.tzinfo)
-            lost = "the orquestrator run was lost (its worker stopped) past its time limit"
-            if started < run_deadline and fail(rt, instance_id, "run", lost):
-                counts["failed"] += 1
+            if alive:
+                continue
+            if attempts >= config.RUN_ATTEMPTS:
+                if fail(
+                    rt,
+                    instance_id,
+                    "run",
+                    f"the orquestrator start was lost {attempts} "
+                    "time(s) (its worker stopped); giving up",
+                ):
+                    counts["failed"] += 1
+                continue
+            if _release_run_claim(rt, instance_id, dead):
+                publish_run(rt.celery, instance_id)
+                counts["restarted"] += 1
             continue
         if status == states.DESTROYING:
+            if alive:
+                continue
             publish_destroy(rt.celery, instance_id)
         else:
             first = LAUNCH_STEPS.index(NEXT_STEP[status])
@@ -505,3 +582,32 @@ def sweep(rt: Runtime) -> dict[str, int]:
     if any(counts.values()):
         log.info("sweep: %s", counts)
     return counts
+
+
+def _aware(value):
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _release_run_claim(rt: Runtime, instance_id: str, dead) -> bool:
+    """Let another run message claim a start whose heartbeat stopped."""
+    with rt.db.session() as session:
+        released = session.execute(
+            update(Instance)
+            .where(
+                Instance.id == instance_id,
+                Instance.status == states.SCHEDULED,
+                Instance.heartbeat_at < dead,
+            )
+            .values(run_token=None)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if released:
+            note(
+                session,
+                instance_id,
+                "run",
+                states.SCHEDULED,
+                "orquestrator start lost (no heartbeat); starting it again",
+            )
+        session.commit()
+    return bool(released)

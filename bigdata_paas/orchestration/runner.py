@@ -179,8 +179,12 @@ def run_script(
     env: dict[str, str],
     limits: ScriptLimits,
     on_output: Callable[[str, str], None],
+    on_tick: Callable[[], None] | None = None,
 ) -> RunResult:
-    """Run ``script command`` in ``workdir``; stream each output line to ``on_output``."""
+    """Run ``script command`` in ``workdir``; stream each output line to ``on_output``.
+
+    ``on_tick`` is called about every 0.2 s while the script runs (heartbeats).
+    """
     runner = _unprivileged_user()
     if runner is not None:
         workdir = reachable_workdir(workdir)
@@ -212,7 +216,7 @@ def run_script(
         extra_groups=[] if runner else None,
     )
     result = RunResult(exit_code=None)
-    _pump(process, limits, result, on_output)
+    _pump(process, limits, result, on_output, on_tick or (lambda: None))
     return result
 
 
@@ -221,6 +225,7 @@ def _pump(
     limits: ScriptLimits,
     result: RunResult,
     on_output: Callable[[str, str], None],
+    on_tick: Callable[[], None],
 ) -> None:
     deadline = time.monotonic() + limits.timeout
     selector = selectors.DefaultSelector()
@@ -244,6 +249,7 @@ def _pump(
 
     exited_at = None
     while selector.get_map():
+        on_tick()
         now = time.monotonic()
         remaining = deadline - now
         if remaining <= 0:
@@ -277,9 +283,14 @@ def _pump(
     if result.timed_out:
         _kill_group(process)
     else:
-        try:
-            process.wait(timeout=max(deadline - time.monotonic(), 0.1))
-        except subprocess.TimeoutExpired:
+        # the script closed its output but may still run: keep ticking until it ends
+        while process.poll() is None and time.monotonic() < deadline:
+            on_tick()
+            try:
+                process.wait(timeout=min(max(deadline - time.monotonic(), 0.01), 1.0))
+            except subprocess.TimeoutExpired:
+                pass
+        if process.poll() is None:
             result.timed_out = True
             _kill_group(process)
     process.stdout.close()

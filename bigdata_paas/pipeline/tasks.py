@@ -28,7 +28,7 @@ RETRY = {
 }
 
 
-def step(name: str):
+def step(name: str, **options):
     """Register ``pipeline.<name>``: run the lifecycle step, fail the instance on a bug."""
 
     def decorate(func):
@@ -49,7 +49,7 @@ def step(name: str):
                 )
                 return "failed"
 
-        return shared_task(name=f"pipeline.{name}", **RETRY)(wrapper)
+        return shared_task(name=f"pipeline.{name}", **RETRY, **options)(wrapper)
 
     return decorate
 
@@ -78,13 +78,19 @@ def schedule(rt, instance_id: str) -> str:
     return lifecycle.schedule(rt, instance_id)
 
 
-@step("run")
+#: Orquestrator commands may outlast the broker's ack timeout (RabbitMQ: 30 min), so their
+#: messages are acknowledged on receipt; a heartbeat in the database and the sweep stand in
+#: for redelivery (docs/orquestrators.md).
+LONG = {"acks_late": False}
+
+
+@step("run", **LONG)
 def run(rt, instance_id: str) -> str:
     """Run the orquestrator's start."""
     return lifecycle.run(rt, instance_id, token=current_task.request.id)
 
 
-@step("destroy")
+@step("destroy", **LONG)
 def destroy(rt, instance_id: str) -> str:
     """Run the orquestrator's stop and release everything."""
     return lifecycle.destroy(rt, instance_id)

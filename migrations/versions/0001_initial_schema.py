@@ -89,6 +89,8 @@ def upgrade() -> None:
     sa.Column('queued_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('started_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('run_token', sa.String(length=64), nullable=True),
+    sa.Column('run_attempts', sa.Integer(), nullable=False, server_default='0'),
+    sa.Column('heartbeat_at', sa.DateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['service_id'], ['services.id'], name=op.f('fk_instances_service_id_services'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_instances_user_id_users')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_instances'))

@@ -63,14 +63,53 @@ def test_sweep_republishes_a_lost_launch(app, client, admin, worker):
     )
 
 
-def test_sweep_fails_a_run_that_outlived_its_limit(app, client, admin):
+def test_sweep_restarts_a_start_whose_heartbeat_stopped(app, client, admin):
     register_example(client, admin, "gluster", "3.7.11")
-    started = utcnow() - timedelta(days=1)
-    instance_id = orphan(app, status=states.SCHEDULED, started_at=started)
+    long_ago = utcnow() - timedelta(days=1)
+    instance_id = orphan(
+        app,
+        status=states.SCHEDULED,
+        started_at=long_ago,
+        heartbeat_at=long_ago,
+        run_token="dead-worker-task",
+        run_attempts=1,
+    )
+    alive = orphan(
+        app,
+        status=states.SCHEDULED,
+        started_at=long_ago,
+        heartbeat_at=utcnow(),
+        run_token="live-worker-task",
+        run_attempts=1,
+    )
     with app.app_context():
         counts = lifecycle.sweep(app.extensions["paas"])
-    assert counts == {"republished": 0, "failed": 1}
+    assert counts == {"republished": 0, "restarted": 1, "failed": 0}
+    with app.extensions["paas"].db.session() as session:
+        tokens = dict(session.execute(select(Instance.id, Instance.run_token)).all())
+    assert tokens[instance_id] is None  # free for the republished run message to claim
+    assert tokens[alive] == "live-worker-task"
+    events = client.get(
+        f"/bigdata/api/v1/instances/{instance_id}/events", headers=admin
+    ).get_json()["events"]
+    assert "no heartbeat" in events[-1]["message"]
+
+
+def test_sweep_gives_up_after_the_last_attempt(app, client, admin):
+    register_example(client, admin, "gluster", "3.7.11")
+    long_ago = utcnow() - timedelta(days=1)
+    instance_id = orphan(
+        app,
+        status=states.SCHEDULED,
+        started_at=long_ago,
+        heartbeat_at=long_ago,
+        run_token="t",
+        run_attempts=3,
+    )
+    with app.app_context():
+        counts = lifecycle.sweep(app.extensions["paas"])
+    assert counts == {"republished": 0, "restarted": 0, "failed": 1}
     body = client.get(f"/bigdata/api/v1/instances/{instance_id}", headers=admin).get_json()
     assert body["status"] == "failed"
     assert body["error"]["step"] == "run"
-    assert "lost" in body["error"]["reason"]
+    assert "lost 3 time(s)" in body["error"]["reason"]
