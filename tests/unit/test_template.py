@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import time
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from bigdata_paas.rendering import (
     validate_options_document,
     validate_spec,
 )
+from bigdata_paas.rendering import template as template_module
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 MB = 1024 * 1024
@@ -75,35 +77,34 @@ def test_clashing_names_stay_reachable_through_opts() -> None:
     assert ctx["opts"]["a.b"] == 2
 
 
-@pytest.mark.parametrize(
-    ("source", "expected"),
-    [
-        ("{{ opts['slaves.number'] }}/{{ slaves.number }}", "3/3"),
-        (
-            "{{ instancename }} {{ clusterid }} {{ clusterdn }} {{ user }} {{ service }} "
-            "{{ version }}",
-            "cdh-1 c1 cdh-1.alice alice cdh 5.7.2",
-        ),
-        (
-            '{% set comma = joiner(",") %}{% for i in range(3) %}{{ comma() }}{{ i }}{% endfor %}',
-            "0,1,2",
-        ),
-        ("{% set c = cycler('a', 'b') %}{{ c.next() }}{{ c.next() }}{{ c.next() }}", "aba"),
-        (
-            "{% set ns = namespace(n=0) %}{% for i in range(4) %}{% set ns.n = ns.n + i %}"
-            "{% endfor %}{{ ns.n }}",
-            "6",
-        ),
-        ("{{ dict(a=1)|tojson }}", '{"a": 1}'),
-        (
-            "{{ 3 * 1024 }} {{ 2 ** 10 }} {{ 1024 ** 3 }} {{ 2 ** 0.5 > 1 }} {{ 'ab' * 3 }}",
-            "3072 1024 1073741824 True ababab",
-        ),
-        ("{{ [1, 2] * 2 }} {{ 7 // 2 }} {{ 7 % 4 }} {{ 2 ** -1 }}", "[1, 2, 1, 2] 3 3 0.5"),
-        ("{{ lipsum(1, html=False)|length > 0 }}", "True"),
-        ("  {% if true %}\n  x\n  {% endif %}\n", "  \n  x\n  "),  # default whitespace kept
-    ],
-)
+RENDER_CASES = [
+    ("{{ opts['slaves.number'] }}/{{ slaves.number }}", "3/3"),
+    (
+        "{{ instancename }} {{ clusterid }} {{ clusterdn }} {{ user }} {{ service }} {{ version }}",
+        "cdh-1 c1 cdh-1.alice alice cdh 5.7.2",
+    ),
+    (
+        '{% set comma = joiner(",") %}{% for i in range(3) %}{{ comma() }}{{ i }}{% endfor %}',
+        "0,1,2",
+    ),
+    ("{% set c = cycler('a', 'b') %}{{ c.next() }}{{ c.next() }}{{ c.next() }}", "aba"),
+    (
+        "{% set ns = namespace(n=0) %}{% for i in range(4) %}{% set ns.n = ns.n + i %}"
+        "{% endfor %}{{ ns.n }}",
+        "6",
+    ),
+    ("{{ dict(a=1)|tojson }}", '{"a": 1}'),
+    (
+        "{{ 3 * 1024 }} {{ 2 ** 10 }} {{ 1024 ** 3 }} {{ 2 ** 0.5 > 1 }} {{ 'ab' * 3 }}",
+        "3072 1024 1073741824 True ababab",
+    ),
+    ("{{ [1, 2] * 2 }} {{ 7 // 2 }} {{ 7 % 4 }} {{ 2 ** -1 }}", "[1, 2, 1, 2] 3 3 0.5"),
+    ("{{ lipsum(1, html=False)|length > 0 }}", "True"),
+    ("  {% if true %}\n  x\n  {% endif %}\n", "  \n  x\n  "),  # default whitespace kept
+]
+
+
+@pytest.mark.parametrize(("source", "expected"), RENDER_CASES)
 def test_renders(source: str, expected: str) -> None:
     assert render_text(source, context(**{"slaves.number": 3}), limits=FAST) == expected
 
@@ -170,23 +171,23 @@ def test_unknown_format() -> None:
         render_spec("{}", {}, fmt="xml")
 
 
-@pytest.mark.parametrize(
-    ("source", "line", "fragment"),
-    [
-        ("line one\n{{ missing }}\n", 2, "'missing' is undefined"),
-        ("a\nb\n{{ slaves.nope }}", 3, "has no attribute 'nope'"),
-        (
-            "{% for i in range(2) %}\n{{ [undefined_thing] }}\n{% endfor %}",
-            2,
-            "'undefined_thing' is undefined",
-        ),
-        ("x\n\n{{ 1 / 0 }}", 3, "ZeroDivisionError: division by zero"),
-        ("{{ 'a' + 1 }}", 1, "TypeError"),
-        ("{{ range(200000)|list }}", 1, "Range too big"),
-        ("{% macro f() %}{{ f() }}{% endmacro %}\n{{ f() }}", None, "recursed too deeply"),
-        ("{{ 'x'|nosuchfilter }}", 1, "No filter named 'nosuchfilter'"),
-    ],
-)
+CARRY_LINE_CASES = [
+    ("line one\n{{ missing }}\n", 2, "'missing' is undefined"),
+    ("a\nb\n{{ slaves.nope }}", 3, "has no attribute 'nope'"),
+    (
+        "{% for i in range(2) %}\n{{ [undefined_thing] }}\n{% endfor %}",
+        2,
+        "'undefined_thing' is undefined",
+    ),
+    ("x\n\n{{ 1 / 0 }}", 3, "ZeroDivisionError: division by zero"),
+    ("{{ 'a' + 1 }}", 1, "TypeError"),
+    ("{{ range(200000)|list }}", 1, "Range too big"),
+    ("{% macro f() %}{{ f() }}{% endmacro %}\n{{ f() }}", None, "recursed too deeply"),
+    ("{{ 'x'|nosuchfilter }}", 1, "No filter named 'nosuchfilter'"),
+]
+
+
+@pytest.mark.parametrize(("source", "line", "fragment"), CARRY_LINE_CASES)
 def test_render_errors_carry_the_template_line(
     source: str, line: int | None, fragment: str
 ) -> None:
@@ -349,3 +350,243 @@ def test_many_renders_leave_no_children() -> None:
 def test_render_limits_are_checked(kwargs: dict) -> None:
     with pytest.raises(ValueError):
         RenderLimits(**kwargs)
+
+
+# --------------------------------------------------------------------------- the code cache
+
+
+@pytest.fixture
+def cache(monkeypatch: pytest.MonkeyPatch) -> template_module._CodeCache:
+    """A fresh, empty cache of generated code for this test only."""
+    fresh = template_module._CodeCache()
+    monkeypatch.setattr(template_module, "_CODE_CACHE", fresh)
+    return fresh
+
+
+def cached_code(source: str, limits: RenderLimits = FAST) -> str | None:
+    _env, fingerprint = template_module._environment(limits)
+    return template_module._CODE_CACHE.get(template_module._cache_key(fingerprint, source))
+
+
+def outcome(source: str, ctx: dict, fmt: str | None = None, limits: RenderLimits = FAST) -> tuple:
+    try:
+        if fmt is None:
+            return ("ok", render_text(source, ctx, limits=limits))
+        return ("ok", render_spec(source, ctx, fmt=fmt, limits=limits))
+    except TemplateError as exc:
+        return ("error", exc.message, exc.line)
+
+
+CACHE_CASES = [
+    (EXAMPLES / "gluster/3.7.11/service-template.json", "json"),
+    (EXAMPLES / "cdh/5.7.2/service-template.json", "json"),
+    *[(source, None) for source, _expected in RENDER_CASES],
+    *[(source, None) for source, _line, _fragment in CARRY_LINE_CASES],
+    ("{% for x in %}", None),
+    ("a\n{{ 'x' ~ }}", None),
+    ("a: {{ opts['slaves.number'] }}\nb: [1, 2]\n", "yaml"),
+    ('{"a": {{ slaves.number }}}', "json"),
+    ('{"a": }', "json"),
+]
+
+
+@pytest.mark.parametrize(("source", "fmt"), CACHE_CASES)
+def test_cached_renders_give_the_same_results(
+    monkeypatch: pytest.MonkeyPatch, source: str | Path, fmt: str | None
+) -> None:
+    text = source.read_text() if isinstance(source, Path) else source
+    ctx = context(**{"slaves.number": 3, "size": 2, "cpu": 1, "mem": 512, "disks": 1})
+    if isinstance(source, Path):
+        doc = validate_options_document(json.loads((source.parent / "options.json").read_text()))
+        ctx = context(**merge_options(doc, {}))
+    monkeypatch.setattr(template_module, "_CODE_CACHE", template_module._CodeCache(max_entries=0))
+    uncached = outcome(text, ctx, fmt)
+    assert len(template_module._CODE_CACHE) == 0
+    monkeypatch.setattr(template_module, "_CODE_CACHE", template_module._CodeCache())
+    first = outcome(text, ctx, fmt)
+    second = outcome(text, ctx, fmt)
+    third = outcome(text, ctx, fmt)
+    assert uncached == first == second == third
+    try:  # benign sources: compiling them here, in the test process, is fine
+        generated = template_module.TemplateEnvironment().compile(text, raw=True)
+    except Exception:
+        generated = None  # nothing to cache for a template that does not compile
+    assert cached_code(text) == generated
+
+
+def test_generated_code_depends_only_on_source_and_environment(cache) -> None:
+    source = (EXAMPLES / "gluster/3.7.11/service-template.json").read_text()
+    doc = validate_options_document(
+        json.loads((EXAMPLES / "gluster/3.7.11/options.json").read_text())
+    )
+    small = context(**merge_options(doc, {}))
+    big = context(**merge_options(doc, {"size": 7, "disks": 3, "gluster.image": "evil'\"}}"}))
+    render_spec(source, small, limits=FAST)
+    code_small = cached_code(source)
+    cache.clear()
+    other_limits = RenderLimits(timeout=3.0, max_output=50_000, max_memory=300 * MB)
+    render_spec(source, big, limits=other_limits)
+    code_big = cached_code(source, other_limits)
+    assert code_small is not None
+    assert code_small == code_big == cached_code(source, FAST)
+    # ... and it is what Jinja generates for the source alone (here, in the test process).
+    assert code_small == template_module.TemplateEnvironment().compile(source, raw=True)
+    assert template_module._environment(FAST)[1] == template_module._environment(other_limits)[1]
+
+
+def test_the_cache_key_covers_the_environment_settings() -> None:
+    base = template_module.TemplateEnvironment()
+    changed = template_module.TemplateEnvironment()
+    changed.trim_blocks = True
+    fingerprint = template_module._codegen_fingerprint
+    assert fingerprint(base) == fingerprint(template_module.TemplateEnvironment(FAST))
+    assert fingerprint(base) != fingerprint(changed)
+    key = template_module._cache_key
+    assert key(fingerprint(base), "{{ x }}") != key(fingerprint(changed), "{{ x }}")
+
+
+def test_a_different_source_never_reuses_another_code(cache) -> None:
+    sources = ["{{ n }}", "{{ n }} ", " {{ n }}", "{{ n + 1 }}", "{{ n }}\u00e9", "{{ m }}"]
+    expected = ["5", "5 ", " 5", "6", "5\u00e9", "7"]
+    for _round in range(2):
+        for source, text in zip(sources, expected, strict=True):
+            assert render_text(source, {"n": 5, "m": 7}, limits=FAST) == text
+    assert len(cache) == len(sources)
+    assert len({cached_code(source) for source in sources}) == len(sources)
+
+
+def test_the_cache_is_used_and_keyed_by_source(cache) -> None:
+    """White box: code planted under one source's key is what that source renders with."""
+    render_text("{{ 'planted' }}", {}, limits=FAST)
+    render_text("{{ 'victim' }}", {}, limits=FAST)
+    planted = cached_code("{{ 'planted' }}")
+    _env, fingerprint = template_module._environment(FAST)
+    cache.put(template_module._cache_key(fingerprint, "{{ 'victim' }}"), planted, len(planted))
+    assert render_text("{{ 'victim' }}", {}, limits=FAST) == "planted"
+    assert render_text("{{ 'victim' }} ", {}, limits=FAST) == "victim "
+
+
+def test_the_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    by_count = template_module._CodeCache(max_entries=3)
+    monkeypatch.setattr(template_module, "_CODE_CACHE", by_count)
+    sources = [f"{{{{ n * {i} }}}}" for i in range(8)]
+    for i, source in enumerate(sources):
+        assert render_text(source, {"n": 2}, limits=FAST) == str(2 * i)
+    assert len(by_count) == 3
+    assert [cached_code(source) is not None for source in sources] == [False] * 5 + [True] * 3
+
+    entry = len(cached_code(sources[-1]).encode())
+    by_size = template_module._CodeCache(max_bytes=2 * entry + entry // 2)
+    monkeypatch.setattr(template_module, "_CODE_CACHE", by_size)
+    for source in sources:
+        render_text(source, {"n": 2}, limits=FAST)
+    assert len(by_size) == 2
+    assert by_size.size <= 2 * entry + entry // 2
+
+    too_big = template_module._CodeCache(max_entry_bytes=entry - 1)
+    monkeypatch.setattr(template_module, "_CODE_CACHE", too_big)
+    assert render_text(sources[3], {"n": 2}, limits=FAST) == "6"
+    assert len(too_big) == 0
+
+
+def test_the_cache_evicts_the_least_recently_used() -> None:
+    lru = template_module._CodeCache(max_entries=2)
+    lru.put(b"a", "A", 1)
+    lru.put(b"b", "B", 1)
+    assert lru.get(b"a") == "A"  # now b is the oldest
+    lru.put(b"c", "C", 1)
+    assert (lru.get(b"a"), lru.get(b"b"), lru.get(b"c")) == ("A", None, "C")
+    lru.put(b"c", "CC", 2)
+    assert (len(lru), lru.size) == (2, 3)
+    lru.clear()
+    assert (len(lru), lru.size) == (0, 0)
+
+
+def test_nothing_is_compiled_in_the_parent(cache, monkeypatch: pytest.MonkeyPatch) -> None:
+    parent = os.getpid()
+    env_class = template_module.TemplateEnvironment
+
+    def child_only(name: str):
+        original = getattr(env_class, name)
+
+        def guarded(self, *args, **kwargs):
+            assert os.getpid() != parent, f"{name} ran in the parent"
+            return original(self, *args, **kwargs)
+
+        return guarded
+
+    for name in ("_parse", "_generate", "_compile", "compile", "from_string"):
+        monkeypatch.setattr(env_class, name, child_only(name))
+    for _ in range(3):
+        assert render_text("{{ n }}", {"n": 1}, limits=FAST) == "1"
+    assert len(cache) == 1
+
+
+def test_constant_folding_bombs_stay_in_the_child(cache) -> None:
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    limits = RenderLimits(timeout=5.0, max_memory=256 * MB)
+    for _ in range(2):
+        with pytest.raises(TemplateError, match="more than 256 MB"):
+            render_text("{{ 'x'|center(999999999)|length }}", {}, limits=limits)
+    # ru_maxrss is in KiB: the parent never held the gigabyte the fold asks for.
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200 * 1024
+
+
+GUARDS_ON_CACHED = [
+    (
+        "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
+        FAST,
+        r"took longer than 1.0 s to render",
+    ),
+    (
+        "{% set ns = namespace(s='x') %}{% for i in range(64) %}{% set ns.s = ns.s ~ ns.s %}"
+        "{% endfor %}{{ ns.s|length }}",
+        RenderLimits(timeout=5.0, max_memory=256 * MB),
+        "more than 256 MB",
+    ),
+    (
+        "{% for i in range(100000) %}xxxxxxxxxxxxxxxxxxxx{% endfor %}",
+        RenderLimits(timeout=2.0, max_output=100_000),
+        "larger than 100000 characters",
+    ),
+    ("{{ 'a' * 10**8 }}", FAST, "result of \\* would have 100000000 items"),
+    ("{{ ''.__class__ }}", FAST, "not allowed"),
+    ("{{ '{0.__class__}'.format(1) }}", FAST, "not allowed"),
+    ("{{ lipsum }}", FAST, "not allowed"),
+    ("{{ cycler.__init__.__globals__.os.popen('id').read() }}", FAST, "not allowed"),
+]
+
+
+@pytest.mark.parametrize(("source", "limits", "message"), GUARDS_ON_CACHED)
+def test_guards_fire_on_a_cached_template(
+    cache, source: str, limits: RenderLimits, message: str
+) -> None:
+    with pytest.raises(TemplateError, match=message) as first:
+        render_text(source, {}, limits=limits)
+    # The code frame goes out before the render, so even a killed render leaves it cached.
+    assert cached_code(source, limits) is not None
+    started = time.monotonic()
+    with pytest.raises(TemplateError, match=message) as second:
+        render_text(source, {}, limits=limits)
+    assert time.monotonic() - started < limits.timeout + 2.0
+    assert (second.value.message, second.value.line) == (first.value.message, first.value.line)
+    assert len(cache) == 1
+
+
+def test_renders_without_pidfd(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(template_module, "_open_pidfd", lambda pid: None)
+    for i in range(3):
+        assert render_text("{{ n }}", {"n": i}, limits=FAST) == str(i)
+    with pytest.raises(TemplateError, match="took longer"):
+        render_text(GUARDS_ON_CACHED[0][0], {}, limits=RenderLimits(timeout=0.3))
+
+
+def test_the_result_frame_is_checked() -> None:
+    split = template_module._split_frame
+    frame = (5).to_bytes(4, "big") + b"hello" + b'{"ok": 1}'
+    assert split(frame, 100) == (b"hello", b'{"ok": 1}')
+    assert split(bytes(4) + b'{"ok": 1}', 0) == (b"", b'{"ok": 1}')
+    assert split(frame, 0) is None  # code this render did not ask for
+    assert split(frame, 4) is None  # more than it allowed
+    assert split(frame[:7], 100) is None  # cut short
+    assert split(b"", 100) is None

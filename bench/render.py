@@ -1,0 +1,114 @@
+"""Cost of one isolated template render, first (cold cache) and cached, next to a bare render.
+
+For the gluster and cdh example templates with their default options, it times
+``render_spec()`` (fork, rlimits, compile, render, JSON parse in the child; result over a
+pipe) with the generated-code cache emptied before every render ("first render") and with
+the cache warm ("cached"), and, as a baseline in the same run, the same sandboxed render done
+in this process with no fork and no limits: compiling and rendering, and rendering a template
+compiled once. Scenarios are interleaved round by round so a busy machine slows them alike.
+It prints figures only.
+
+    .venv/bin/python bench/render.py [--n 200] [--templates gluster/3.7.11,cdh/5.7.2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+import types
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bigdata_paas.rendering import (  # noqa: E402
+    build_context,
+    merge_options,
+    validate_options_document,
+)
+from bigdata_paas.rendering import template as template_module  # noqa: E402
+
+EXAMPLES = ROOT / "examples"
+
+
+def load_example(name: str) -> tuple[str, dict]:
+    folder = EXAMPLES / name
+    document = validate_options_document(json.loads((folder / "options.json").read_text()))
+    context = build_context(
+        merge_options(document, {}),
+        instancename=f"{name.split('/')[0]}-1",
+        clusterid="0123456789abcdef",
+        clusterdn=f"{name.split('/')[0]}-1.alice",
+        user="alice",
+        service=name.split("/")[0],
+        version=name.split("/")[1],
+    )
+    return (folder / "service-template.json").read_text(), context
+
+
+def scenarios(module: types.ModuleType, source: str, context: dict) -> dict[str, Callable]:
+    """Name -> one render, for the template module given (the current one by default)."""
+    env = module.TemplateEnvironment()
+    compiled = env.from_string(source)
+    clear = getattr(module, "clear_code_cache", lambda: None)
+
+    def in_process_compile_and_render() -> object:
+        return json.loads(env.from_string(source).render(context))
+
+    def in_process_render_only() -> object:
+        return json.loads(compiled.render(context))
+
+    def isolated_first() -> object:
+        clear()
+        return module.render_spec(source, context)
+
+    def isolated_cached() -> object:
+        return module.render_spec(source, context)
+
+    isolated_cached()  # warm the cache
+    return {
+        "in-process, compile + render (no fork)": in_process_compile_and_render,
+        "in-process, render only (no fork)": in_process_render_only,
+        "isolated render_spec, first render": isolated_first,
+        "isolated render_spec, cached": isolated_cached,
+    }
+
+
+def measure(runs: dict[str, Callable], n: int) -> dict[str, list[float]]:
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(n):
+        for name, run in runs.items():
+            started = time.perf_counter()
+            run()
+            times[name].append((time.perf_counter() - started) * 1000)
+    return times
+
+
+def report(title: str, times: dict[str, list[float]]) -> None:
+    print(title)
+    for name, values in times.items():
+        p95 = statistics.quantiles(values, n=20)[18]
+        print(f"  {name:40s} median {statistics.median(values):7.2f} ms   p95 {p95:7.2f} ms")
+
+
+def main(module: types.ModuleType = template_module) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", type=int, default=200, help="renders per scenario")
+    parser.add_argument("--templates", default="gluster/3.7.11,cdh/5.7.2")
+    args = parser.parse_args()
+    print(
+        f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, "
+        f"load average {os.getloadavg()[0]:.2f}, n={args.n}"
+    )
+    for name in args.templates.split(","):
+        source, context = load_example(name)
+        report(f"{name} ({len(source)} chars)", measure(scenarios(module, source, context), args.n))
+
+
+if __name__ == "__main__":
+    main()
