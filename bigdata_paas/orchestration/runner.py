@@ -167,7 +167,8 @@ def command_line(
     first = script.split("\n", 1)[0]
     if first.startswith("#!") and "python" not in first:
         return [str(script_path), command]
-    return [python_for(runner), "-I", str(script_path), command]
+    # -I ignores PYTHONUNBUFFERED: -u keeps the output line by line (and not lost on a kill)
+    return [python_for(runner), "-I", "-u", str(script_path), command]
 
 
 def run_script(
