@@ -307,6 +307,14 @@ def main(argv: list[str] | None = None) -> int:
         f"  {'ratio engine/baseline':<32} {ratios[0]:>12.2f} {ratios[1]:>10.2f}"
         f" {ratios[2]:>10.2f} {ratios[3]:>8.2f}"
     )
+    seeds = [args.seed, *range(1, 5)]
+    admitted = []
+    for seed in seeds:
+        ours_n = ours if seed == args.seed else throughput(scale, seed, engine, engine_rows)
+        base_n = base if seed == args.seed else throughput(scale, seed, first_fit, first_fit_rows)
+        admitted.append(f"{ours_n[2] / base_n[2]:.2f}" if base_n[2] else "nan")
+    print(f"  admitted instances engine/baseline, seeds {', '.join(map(str, seeds))}:")
+    print(f"    {'  '.join(admitted)}")
     return 0
 
 

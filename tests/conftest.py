@@ -110,7 +110,12 @@ def register_example(client, headers, name: str, version: str) -> None:
 
 
 def load_example_hosts(client, headers) -> None:
-    for host in json.loads((EXAMPLES / "hosts.json").read_text()):
+    """Load examples/inventory.json (the `demo` address pool, then the hosts) via the API."""
+    inventory = json.loads((EXAMPLES / "inventory.json").read_text())
+    for network in inventory["networks"]:
+        response = client.post("/bigdata/api/v1/networks", json=network, headers=headers)
+        assert response.status_code == 201, response.get_json()
+    for host in inventory["hosts"]:
         response = client.post("/bigdata/api/v1/hosts", json=host, headers=headers)
         assert response.status_code == 201, response.get_json()
 
@@ -170,6 +175,10 @@ class Worker:
         raise RuntimeError(f"worker not ready: {self.log_path.read_text()[-3000:]}")
 
     def stop(self) -> None:
+        # Example node servers outlive `start` on purpose; not the test.
+        from tests.examples.helpers import kill_leftover_servers
+
+        kill_leftover_servers(Path(self.env["PAAS_DATA_DIR"]))
         if self.process and self.process.poll() is None:
             self.process.terminate()
             try:

@@ -221,15 +221,22 @@ def test_orquestrator_exit_code_fails_the_instance_and_releases(client, admin, c
     assert "no quorum" in body["error"]["reason"], body["error"]
 
     timeline = [(e["step"], e["status"]) for e in events(client, admin, instance["id"])]
-    assert timeline[-3:] == [
+    # start began, start failed so stop ran (its outcome noted), then the failure
+    assert timeline[-4:] == [
         ("schedule", "scheduled"),
+        ("run", "scheduled"),
         ("run", "scheduled"),
         ("run", "failed"),
     ], timeline
-    lines = [(line["stream"], line["line"]) for line in log_lines(client, admin, instance["id"])]
+    lines = [
+        (line["command"], line["stream"], line["line"])
+        for line in log_lines(client, admin, instance["id"])
+    ]
     assert sorted(lines) == [
-        ("stderr", "flaky: no quorum, giving up"),
-        ("stdout", "flaky: start instance.json"),
+        ("start", "stderr", "flaky: no quorum, giving up"),
+        ("start", "stdout", "flaky: start instance.json"),
+        ("stop", "stderr", "flaky: no quorum, giving up"),
+        ("stop", "stdout", "flaky: stop instance.json"),
     ], lines
     assert_nothing_allocated(client, admin)
 

@@ -402,6 +402,66 @@ def test_strategy_picks(strategy, sizes, expected):
     assert hosts_of(place([node(cpu=2, mem=2048)], hosts, strategy=strategy)) == {"n0": expected}
 
 
+def _hdds(count: int) -> tuple[tuple[str, str, int], ...]:
+    return tuple((f"sd{chr(98 + i)}", "hdd", 1000) for i in range(count))
+
+
+DISK_AWARE = [
+    # The old rule (least free cpu) took h1 and stranded 6 of its 8 disks behind zero cpu.
+    pytest.param(
+        [("h1", 8, 2, 8), ("h2", 8, 4, 4)],
+        node(cpu=2, disks=disks(None, None)),
+        "h2",
+        id="two-disks-where-shares-stay-even",
+    ),
+    # A diskless node takes the host with no disk to spare rather than one whose disks it strands.
+    pytest.param(
+        [("h1", 4, 4, 4), ("h2", 8, 8, 0)],
+        node(cpu=4),
+        "h2",
+        id="diskless-spares-disks",
+    ),
+    # A node that fills a host's cpu goes where it also takes the last disks.
+    pytest.param(
+        [("h1", 8, 8, 8), ("h2", 8, 8, 2)],
+        node(cpu=8, disks=disks(None, None)),
+        "h2",
+        id="fills-both-dimensions",
+    ),
+    # Equal shares left (none on either): the fewer free disks win, the disk-rich host waits.
+    pytest.param(
+        [("h1", 16, 16, 8), ("h2", 8, 8, 4)],
+        node(cpu=4, disks=disks(None, None)),
+        "h2",
+        id="tie-to-fewest-free-disks",
+    ),
+]
+
+
+@pytest.mark.parametrize(("shapes", "demand", "expected"), DISK_AWARE)
+def test_binpack_is_disk_aware(shapes, demand, expected):
+    hosts = [
+        host(name, cpu=total, cpu_free=free, disks=_hdds(count))
+        for name, total, free, count in shapes
+    ]
+    assert hosts_of(place([demand], hosts)) == {"n0": expected}
+
+
+def test_disk_aware_binpack_admits_the_instance_the_old_rule_stranded():
+    # Least free cpu, then name, put the diskless node on h1 and left the disk node nowhere.
+    hosts = [host("h1", cpu=4, disks=_hdds(4)), host("h2", cpu=4, disks=())]
+    first, second = [node("a", cpu=4)], [node("b", cpu=4, disks=disks(None, None))]
+    placement = place(first, hosts)
+    assert hosts_of(placement) == {"a": "h2"}
+    _commit(placement, first, hosts, {})
+    assert hosts_of(place(second, hosts)) == {"b": "h1"}
+
+
+def test_spread_ignores_free_disks():
+    hosts = [host("h1", cpu=8, disks=_hdds(8)), host("h2", cpu=16, disks=_hdds(2))]
+    assert hosts_of(place([node(disks=disks(None))], hosts, strategy="spread")) == {"n0": "h2"}
+
+
 def test_binpack_fills_one_host_and_spread_uses_all():
     hosts = [host("h1", cpu=8), host("h2", cpu=8), host("h3", cpu=8)]
     nodes = [node(f"n{i}", cpu=2) for i in range(3)]
@@ -725,7 +785,7 @@ def _oracle(nodes, hosts, strategy):
         pool_ = apart or fitting
         rank = {h.id: i for i, h in enumerate(order)}
         if strategy == "binpack":
-            best = min(pool_, key=lambda h: (free[h.id][0], free[h.id][1], rank[h.id]))
+            best = _binpack_choice(pool_, n, free, counts, rank)
         else:
             best = min(pool_, key=lambda h: (-free[h.id][0], -free[h.id][1], rank[h.id]))
         free[best.id][0] -= n.cpu
@@ -742,6 +802,23 @@ def _oracle(nodes, hosts, strategy):
             crowd.setdefault(r, set()).add(best.id)
         result[n.name] = best.name
     return result, None
+
+
+def _binpack_choice(pool_, n, free, counts, rank, window=8):
+    """Binpack by brute force: the first host (by cpu, mem, name) of each free-disk level, of
+    the first ``window`` levels the one whose cpu and disk shares left are closest."""
+    disks_free = {h.id: sum(counts[h.id].values()) for h in pool_}
+    levels: dict[int, object] = {}
+    for h in sorted(pool_, key=lambda h: (free[h.id][0], free[h.id][1], rank[h.id])):
+        levels.setdefault(disks_free[h.id], h)
+    firsts = [levels[level] for level in sorted(levels)][:window]
+
+    def imbalance(h):
+        cpu_left = (free[h.id][0] - n.cpu) / (h.cpu_total or 1)
+        disks_left = (disks_free[h.id] - len(n.disks)) / (h.disk_total or len(h.disks) or 1)
+        return abs(cpu_left - disks_left)
+
+    return min(firsts, key=imbalance)  # min keeps the first (fewest free disks) of equals
 
 
 @pytest.mark.parametrize("seed", range(8))

@@ -1,118 +1,547 @@
 #!/usr/bin/env python3
-"""Orquestrator of the cdh 5.7.2 service (simulated deployment, stdlib only).
+"""Orquestrator of the cdh 5.7.2 service: one local server per node (stdlib only).
 
 Contract (DESIGN.md section 9): the platform runs `python3 orquestrator.py start|stop|status`
-in a private working directory (the current directory) with these environment variables:
+in a private working directory (the current directory, also PAAS_WORKDIR) with:
   PAAS_INSTANCE_FILE  JSON file of the placed instance: {"id", "service", "version", "user",
-                      "options": {...}, "nodes": [{"name", "host", "address", "cpu", "mem",
-                      "disks": [{"name", "origin", "destination", "type"}], ...}], "services": {...}}
+                      "options": {...}, "nodes": [{"name", "host", "address", "port",
+                      "check_ports", "services", "cpu", "mem", "disks": [{"name",
+                      "origin", "destination", "type"}], ...}], "services": {...}}
   PAAS_INSTANCE_ID, PAAS_SERVICE, PAAS_VERSION, PAAS_USER, PAAS_WORKDIR
-Exit codes: 0 success; 2 usage error or missing/invalid instance file (message on stderr);
-`status` exits 3 when the cluster is not running.
-This sample only simulates: `start` prints every node with its disks and the HDFS/YARN role
-map (which node runs namenode, resourcemanager, datanodes, nodemanagers) and records
-state.json; `stop` prints the teardown in reverse order and removes state.json.
+Exit codes: 0 success; 1 the cluster cannot be started (message on stderr); 2 usage error or
+missing/invalid instance file; `status` exits 3 when a node's server is not running.
+
+What it deploys: no real Hadoop (that needs the CDH packages), but one small local server per
+node, bound to the node's address and to every port in its check_ports (master: 8020 namenode,
+8032 resourcemanager; slaves: 50010 datanode, 8040 nodemanager), that answers anyone who
+connects (plain TCP or HTTP) with one line of JSON: the node's own configuration (name, role,
+host, address, disks, fs.defaultFS, data dirs). `start` prints the HDFS/YARN role map.
 """
+
 import json
 import os
+import re
+import selectors
+import signal
+import socket
+import subprocess
 import sys
+import time
 
+SERVICE, VERSION = "cdh", "5.7.2"
+ROLES = [
+    ("HDFS", "namenode"),
+    ("YARN", "resourcemanager"),
+    ("HDFS", "datanode"),
+    ("YARN", "nodemanager"),
+]
+
+
+def plan(inst):
+    """Check the instance and print its layout; return (summary, {node: (role, settings)})."""
+    iid = str(inst.get("id") or os.environ.get("PAAS_INSTANCE_ID", "0"))
+    nodes = {n["name"]: n for n in inst["nodes"]}
+    services = inst.get("services") or {}
+    for node in inst["nodes"]:
+        dests = [d.get("destination", "?") for d in disk_list(node)]
+        print(
+            f"{node['name']} on {node.get('host', '?')} ({node['address']}): "
+            f"{node.get('cpu', 0)} cpu, {node.get('mem', 0)} MB, "
+            f"{len(dests)} disks {','.join(dests) or '-'}"
+        )
+    roles = {}
+    for system, role in ROLES:
+        listed = (services.get(role) or {}).get("nodes") or []
+        members = [n for n in listed if n in nodes] or [
+            n["name"] for n in inst["nodes"] if role in (n.get("services") or [])
+        ]
+        if not members:
+            fail(f"service {role!r} has no nodes in the instance", 1)
+        roles[role] = members
+        where = ", ".join(f"{n}@{nodes[n].get('host', '?')}" for n in members)
+        print(f"{system} {role:<15} -> {where}")
+    namenode = nodes[roles["namenode"][0]]
+    nn_port = (services.get("namenode") or {}).get("port") or node_ports(namenode)[0]
+    rm = nodes[roles["resourcemanager"][0]]
+    heap = (services.get("datanode") or {}).get("heap") or (inst.get("options") or {}).get(
+        "datanode.heap"
+    )
+    common = {
+        "fs.defaultFS": f"hdfs://{namenode['address']}:{nn_port}",
+        "yarn.resourcemanager.hostname": rm["address"],
+    }
+    print(f"fs.defaultFS = {common['fs.defaultFS']}")
+    print(f"yarn.resourcemanager.hostname = {common['yarn.resourcemanager.hostname']}")
+    print(f"datanode heap = {heap} MB")
+    layout = {}
+    for node in inst["nodes"]:
+        mine = [role for _system, role in ROLES if node["name"] in roles[role]]
+        settings = dict(common, roles=mine)
+        if "datanode" in mine:
+            dirs = [d.get("destination", "?") for d in disk_list(node)]
+            settings["dfs.datanode.data.dir"] = ",".join(f"file://{d}/dfs/dn" for d in dirs)
+            settings["datanode.heap"] = heap
+        if "namenode" in mine:
+            settings["dfs.namenode.name.dir"] = "file:///var/lib/hadoop-hdfs/cache/dfs/name"
+        master = "namenode" in mine or "resourcemanager" in mine
+        layout[node["name"]] = ("master" if master else "slave", settings)
+    summary = {
+        "id": iid,
+        "started": (
+            f"cdh cluster {iid} started: {len(roles['datanode'])} datanodes, "
+            f"{len(roles['nodemanager'])} nodemanagers"
+        ),
+        "teardown": [
+            f"stopping YARN: {len(roles['nodemanager'])} nodemanagers, then the resourcemanager",
+            f"stopping HDFS: {len(roles['datanode'])} datanodes, then the namenode",
+        ],
+        "stopped": f"cdh cluster {iid} stopped",
+    }
+    return summary, layout
+
+
+# ==== node servers: the same in every example orquestrator (tests/examples checks it) ====
+#
+# Work dir files: nodes/<node>.json (what the node serves), run/<node>.pid, log/<node>.log,
+# state.json (what `stop` prints). Each server runs `<python> -I <this script> serve <config>`
+# in its own session (so it outlives `start`, whose process group the platform may kill),
+# single-threaded (threads count against RLIMIT_NPROC), and exits by itself once its pid file
+# is gone or names another process (a removed work dir leaves no server behind).
+
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")
+START_TIMEOUT = 20.0  # seconds for every server to listen, plus 0.1 s per node
+STOP_TIMEOUT = 5.0  # seconds between SIGTERM and SIGKILL
+HTTP_METHODS = {b"GET", b"HEAD", b"POST", b"PUT", b"DELETE", b"OPTIONS", b"PATCH"}
 STATE = "state.json"
-ROLES = [("HDFS", "namenode"), ("YARN", "resourcemanager"), ("HDFS", "datanode"), ("YARN", "nodemanager")]
 
 
 def fail(message, code=2):
-    print("cdh orquestrator: " + message, file=sys.stderr)
+    print(f"{SERVICE} orquestrator: {message}", file=sys.stderr, flush=True)
     sys.exit(code)
 
 
+def workdir():
+    return os.path.abspath(os.environ.get("PAAS_WORKDIR") or os.getcwd())
+
+
+def node_files(name):
+    base = workdir()
+    return (
+        os.path.join(base, "nodes", name + ".json"),
+        os.path.join(base, "run", name + ".pid"),
+        os.path.join(base, "log", name + ".log"),
+    )
+
+
+def is_port(value):
+    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 65535
+
+
+def node_ports(node):
+    ports = node.get("check_ports") or ([node["port"]] if node.get("port") else [])
+    return list(dict.fromkeys(ports))
+
+
+def disk_list(node):
+    disks = node.get("disks") or []
+    if isinstance(disks, dict):  # tolerate the spec's {name: disk} shape
+        disks = [dict(d, name=n) for n, d in disks.items()]
+    return sorted(disks, key=lambda d: str(d.get("destination", "")))
+
+
 def load_instance():
+    """The instance file, checked: exit 2 with a message when it is missing or invalid."""
     path = os.environ.get("PAAS_INSTANCE_FILE")
     if not path:
         fail("PAAS_INSTANCE_FILE is not set")
     try:
-        with open(path) as f:
+        with open(path, encoding="utf-8") as f:
             inst = json.load(f)
     except (OSError, ValueError) as e:
-        fail("cannot read instance file %s: %s" % (path, e))
+        fail(f"cannot read instance file {path}: {e}")
     if not isinstance(inst, dict) or not isinstance(inst.get("nodes"), list) or not inst["nodes"]:
-        fail("invalid instance file %s: 'nodes' must be a non-empty list" % path)
-    for node in inst["nodes"]:
-        if not isinstance(node, dict) or not node.get("name"):
-            fail("invalid instance file %s: every node needs a 'name'" % path)
+        fail(f"invalid instance file {path}: 'nodes' must be a non-empty list")
+    seen = set()
+    for i, node in enumerate(inst["nodes"]):
+        if not isinstance(node, dict) or not isinstance(node.get("name"), str):
+            fail(f"invalid instance file {path}: node {i} needs a 'name'")
+        name = node["name"]
+        if not NAME_RE.match(name) or name in seen:
+            fail(f"invalid instance file {path}: bad or duplicate node name {name!r}")
+        seen.add(name)
+        if not isinstance(node.get("address"), str) or not node["address"]:
+            fail(f"invalid instance file {path}: node {name} has no 'address'")
+        ports = node.get("check_ports") or ([node["port"]] if node.get("port") else [])
+        if not isinstance(ports, list) or not ports or not all(is_port(p) for p in ports):
+            fail(f"invalid instance file {path}: node {name} needs ports (check_ports or port)")
+        if not isinstance(node.get("disks") or [], (list, dict)):
+            fail(f"invalid instance file {path}: node {name}: 'disks' must be a list")
+    if not isinstance(inst.get("services", {}), (dict, type(None))):
+        fail(f"invalid instance file {path}: 'services' must be an object")
     return inst
 
 
-def disk_dests(node):
-    disks = node.get("disks") or []
-    if isinstance(disks, dict):  # tolerate the spec's {name: disk} shape
-        disks = list(disks.values())
-    return sorted(d.get("destination", "?") for d in disks)
+def node_document(inst, node, role, settings):
+    """The one line of JSON a node's server answers with."""
+    return {
+        "instance": str(inst.get("id") or os.environ.get("PAAS_INSTANCE_ID", "")),
+        "service": inst.get("service") or SERVICE,
+        "version": inst.get("version") or VERSION,
+        "name": node["name"],
+        "role": role,
+        "services": node.get("services") or [],
+        "host": node.get("host"),
+        "address": node["address"],
+        "ports": node_ports(node),
+        "cpu": node.get("cpu"),
+        "mem": node.get("mem"),
+        "disks": [
+            {k: d.get(k) for k in ("name", "destination", "origin", "type")}
+            for d in disk_list(node)
+        ],
+        "settings": settings,
+    }
+
+
+def write_json(path, data):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path + ".tmp", "w", encoding="utf-8") as f:
+        json.dump(data, f, indent=2, sort_keys=True)
+    os.replace(path + ".tmp", path)
+
+
+def read_pid(path):
+    try:
+        with open(path, encoding="ascii") as f:
+            return int(f.read().strip() or 0) or None
+    except (OSError, ValueError):
+        return None
+
+
+def server_alive(pid, config_path):
+    """True if ``pid`` is a live (not zombie) server of this node, not a reused pid."""
+    if not pid:
+        return False
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            args = f.read().split(b"\0")
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            zombie = f.read().rsplit(b")", 1)[-1].split()[0] == b"Z"
+    except FileNotFoundError:
+        return False
+    except OSError:  # no /proc (not Linux): the pid alone has to do
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+    return not zombie and b"serve" in args and os.fsencode(config_path) in args
+
+
+def answers(address, port, timeout=0.5):
+    try:
+        with socket.create_connection((address, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def server_ready(node, pid):
+    """The server ``pid`` logged that it listens, and every port of the node answers."""
+    try:
+        with open(node_files(node["name"])[2], encoding="utf-8", errors="replace") as f:
+            said = f"(pid {pid}) listening on" in f.read()
+    except OSError:
+        return False
+    return said and all(answers(node["address"], port) for port in node_ports(node))
+
+
+def log_tail(path, lines=3):
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return " | ".join(line.strip() for line in f.read().splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+def recorded_servers():
+    """[(node, pid, config path)] of every pid file in the work dir."""
+    folder = os.path.join(workdir(), "run")
+    try:
+        names = sorted(n[:-4] for n in os.listdir(folder) if n.endswith(".pid"))
+    except FileNotFoundError:
+        return []
+    out = []
+    for name in names:
+        config, pid_file, _log = node_files(name)
+        out.append((name, read_pid(pid_file), config))
+    return out
+
+
+def kill_servers():
+    """SIGTERM every recorded server, SIGKILL those that linger; remove the pid files."""
+    servers = recorded_servers()
+    live = [(name, pid, config) for name, pid, config in servers if server_alive(pid, config)]
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for _name, pid, _config in live:
+            try:
+                os.killpg(pid, sig)  # the server leads its own session and process group
+            except OSError:
+                try:
+                    os.kill(pid, sig)
+                except OSError:
+                    pass
+        deadline = time.monotonic() + (STOP_TIMEOUT if sig == signal.SIGTERM else 2.0)
+        while time.monotonic() < deadline:
+            live = [s for s in live if server_alive(s[1], s[2])]
+            if not live:
+                break
+            time.sleep(0.05)
+        if not live:
+            break
+    for name, _pid, _config in servers:
+        try:
+            os.remove(node_files(name)[1])
+        except FileNotFoundError:
+            pass
+    return servers, live
 
 
 def start():
     inst = load_instance()
-    iid = inst.get("id") or os.environ.get("PAAS_INSTANCE_ID", "0")
-    nodes = {n["name"]: n for n in inst["nodes"]}
-    services = inst.get("services") or {}
+    owners = {}
     for node in inst["nodes"]:
-        dests = disk_dests(node)
-        print("%s on %s (%s): %d cpu, %d MB, %d disks %s" % (
-            node["name"], node.get("host", "?"), node.get("address", "?"), node.get("cpu", 0),
-            node.get("mem", 0), len(dests), ",".join(dests) or "-"))
-    roles = {}
-    for system, role in ROLES:
-        members = ([n for n in (services.get(role) or {}).get("nodes", []) if n in nodes]
-                   or [n["name"] for n in inst["nodes"] if role in (n.get("services") or [])])
-        if not members:
-            fail("service %r has no nodes in the instance" % role, 1)
-        roles[role] = members
-        where = ", ".join("%s@%s" % (n, nodes[n].get("host", "?")) for n in members)
-        print("%s %-15s -> %s" % (system, role, where))
-    master = nodes[roles["namenode"][0]]
-    heap = (services.get("datanode") or {}).get("heap", (inst.get("options") or {}).get("datanode.heap"))
-    dirs = sorted({d for n in roles["datanode"] for d in disk_dests(nodes[n])})
-    print("fs.defaultFS = hdfs://%s:%s" % (master.get("address", master["name"]), master.get("port", 8020)))
-    print("yarn.resourcemanager.hostname = %s" % nodes[roles["resourcemanager"][0]].get("address", "?"))
-    print("dfs.datanode.data.dir = %s" % (",".join("file://%s/dfs/dn" % d for d in dirs) or "(default)"))
-    print("datanode heap = %s MB" % heap)
-    state = {"id": iid, "roles": roles, "namenode": master["name"], "datanode_heap": heap}
-    with open(STATE + ".tmp", "w") as f:
-        json.dump(state, f, indent=2)
-    os.replace(STATE + ".tmp", STATE)
-    print("cdh cluster %s started: %d datanodes, %d nodemanagers" % (
-        iid, len(roles["datanode"]), len(roles["nodemanager"])))
+        for port in node_ports(node):
+            other = owners.setdefault((node["address"], port), node["name"])
+            if other != node["name"]:
+                fail(
+                    f"{other} and {node['name']} would both listen on {node['address']}:{port}: "
+                    "give every node an address of its own (a network in the template and "
+                    "hosts attached to it, see examples/README.md)",
+                    1,
+                )
+    summary, layout = plan(inst)
+    spawned = []
+    for node in inst["nodes"]:
+        name = node["name"]
+        config, pid_file, log = node_files(name)
+        pid = read_pid(pid_file)
+        if server_alive(pid, config):
+            print(f"{name}: already running (pid {pid})")
+            continue
+        role, settings = layout[name]
+        write_json(
+            config,
+            {
+                "name": name,
+                "address": node["address"],
+                "ports": node_ports(node),
+                "pid_file": pid_file,
+                "document": node_document(inst, node, role, settings),
+            },
+        )
+        os.makedirs(os.path.dirname(log), exist_ok=True)
+        os.makedirs(os.path.dirname(pid_file), exist_ok=True)
+        with open(log, "ab") as out:
+            try:
+                process = subprocess.Popen(
+                    [sys.executable, "-I", os.path.abspath(__file__), "serve", config],
+                    cwd=workdir(),
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                    close_fds=True,
+                )
+            except OSError as e:
+                kill_servers()
+                fail(f"cannot start the server of {name}: {e}", 1)
+        with open(pid_file + ".tmp", "w", encoding="ascii") as f:
+            f.write(f"{process.pid}\n")
+        os.replace(pid_file + ".tmp", pid_file)
+        spawned.append((node, process))
+    # Ready: the server said so after binding every port (a squatter's port answers too).
+    deadline = time.monotonic() + START_TIMEOUT + 0.1 * len(inst["nodes"])
+    waiting = list(spawned)
+    while waiting:
+        for node, process in waiting:
+            if process.poll() is not None:
+                why = log_tail(node_files(node["name"])[2]) or f"exit code {process.returncode}"
+                kill_servers()
+                fail(f"the server of {node['name']} exited: {why}; every server stopped", 1)
+        waiting = [(n, p) for n, p in waiting if not server_ready(n, p.pid)]
+        if waiting and time.monotonic() > deadline:
+            late = ", ".join(n["name"] for n, _p in waiting)
+            kill_servers()
+            fail(
+                f"servers not listening after {START_TIMEOUT:g} s: {late}; every server stopped", 1
+            )
+        if waiting:
+            time.sleep(0.05)
+    for node in inst["nodes"]:
+        ports = ",".join(str(p) for p in node_ports(node))
+        pid = read_pid(node_files(node["name"])[1])
+        print(f"{node['name']}: serving its config on {node['address']}:{ports} (pid {pid})")
+    summary["nodes"] = {n["name"]: n.get("services") or [] for n in inst["nodes"]}
+    write_json(os.path.join(workdir(), STATE), summary)
+    print(summary["started"])
+    first = inst["nodes"][0]
+    print(f"try: curl http://{first['address']}:{node_ports(first)[0]}/")
 
 
 def stop():
     try:
-        with open(STATE) as f:
-            state = json.load(f)
-    except FileNotFoundError:
+        with open(os.path.join(workdir(), STATE), encoding="utf-8") as f:
+            summary = json.load(f)
+    except (OSError, ValueError):
+        summary = {}
+    if not summary and not recorded_servers():
         print("nothing to stop: the cluster was not started")
         return
-    except ValueError:
-        state = {}
-    roles = state.get("roles") or {}
-    for _system, role in reversed(ROLES):
-        for name in roles.get(role, []):
-            print("stopping %s on %s" % (role, name))
-    os.remove(STATE)
-    print("cdh cluster %s stopped" % state.get("id", "?"))
+    for line in summary.get("teardown", []):
+        print(line)
+    roles = summary.get("nodes") or {}
+    for name, _pid, _config in recorded_servers():
+        print(f"stopping {'+'.join(roles.get(name) or [SERVICE])} on {name}")
+    servers, left = kill_servers()
+    if left:
+        fail("could not stop: " + ", ".join(f"{n} (pid {p})" for n, p, _c in left), 1)
+    try:
+        os.remove(os.path.join(workdir(), STATE))
+    except FileNotFoundError:
+        pass
+    print(f"stopped {len(servers)} node server(s)")
+    if summary.get("stopped"):
+        print(summary["stopped"])
 
 
 def status():
-    running = os.path.exists(STATE)
-    print("running" if running else "not running")
-    sys.exit(0 if running else 3)
+    inst = load_instance()
+    down = 0
+    for node in inst["nodes"]:
+        config, pid_file, _log = node_files(node["name"])
+        pid = read_pid(pid_file)
+        ports = ",".join(str(p) for p in node_ports(node))
+        if server_alive(pid, config):
+            print(f"{node['name']}: running (pid {pid}) on {node['address']}:{ports}")
+        else:
+            down += 1
+            print(f"{node['name']}: not running")
+    print("running" if not down else f"not running ({down} of {len(inst['nodes'])} nodes down)")
+    sys.exit(3 if down else 0)
+
+
+def serve(config_path):
+    """The node's server: answer every connection with the node's JSON line."""
+    with open(config_path, encoding="utf-8") as f:
+        config = json.load(f)
+    body = (json.dumps(config["document"], sort_keys=True) + "\n").encode()
+    selector = selectors.DefaultSelector()
+    for port in config["ports"]:
+        family = socket.AF_INET6 if ":" in config["address"] else socket.AF_INET
+        listener = socket.socket(family, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            listener.bind((config["address"], port))
+        except OSError as e:
+            print(f"cannot listen on {config['address']}:{port}: {e.strerror or e}", flush=True)
+            sys.exit(1)
+        listener.listen(128)
+        listener.setblocking(False)
+        selector.register(listener, selectors.EVENT_READ, None)
+    ports = ",".join(str(p) for p in config["ports"])
+    print(
+        f"{config['name']} (pid {os.getpid()}) listening on {config['address']}:{ports}", flush=True
+    )
+    clients = {}  # socket -> [deadline, bytes received]
+    began, seen, next_check = time.monotonic(), False, 0.0
+
+    def close(conn):
+        selector.unregister(conn)
+        del clients[conn]
+        conn.close()
+
+    def answer(conn):
+        data = clients[conn][1]
+        selector.unregister(conn)
+        del clients[conn]
+        method = data.split(b" ", 1)[0]
+        if method in HTTP_METHODS:
+            head = (
+                "HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+            ).encode()
+            payload = head if method == b"HEAD" else head + body
+        else:
+            payload = body
+        try:
+            conn.setblocking(True)
+            conn.settimeout(2.0)
+            conn.sendall(payload)
+            conn.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+        conn.close()
+
+    while True:
+        now = time.monotonic()
+        if now >= next_check:
+            next_check = now + 1.0
+            owner = read_pid(config["pid_file"])
+            if owner == os.getpid():
+                seen = True
+            elif seen or now - began > 60:
+                return  # stopped, or the work dir is gone: leave nothing behind
+        timeout = min([next_check, *(c[0] for c in clients.values())]) - now
+        for key, _events in selector.select(max(timeout, 0)):
+            if key.data is None:
+                try:
+                    conn, _peer = key.fileobj.accept()
+                except OSError:
+                    continue
+                if len(clients) >= 200:
+                    conn.close()
+                    continue
+                conn.setblocking(False)
+                clients[conn] = [time.monotonic() + 0.3, b""]
+                selector.register(conn, selectors.EVENT_READ, "client")
+                continue
+            conn = key.fileobj
+            try:
+                chunk = conn.recv(4096)
+            except OSError:
+                chunk = b""
+            if not chunk:
+                close(conn)  # the peer left (a health check): nothing to answer
+                continue
+            state = clients[conn]
+            state[1] += chunk
+            state[0] = max(state[0], time.monotonic() + 1.0)
+            data = state[1]
+            if data.split(b" ", 1)[0] in HTTP_METHODS:
+                done = b"\r\n\r\n" in data or b"\n\n" in data
+            else:
+                done = b"\n" in data
+            if done or len(data) > 16384:
+                answer(conn)
+        now = time.monotonic()
+        for conn in [c for c, state in clients.items() if state[0] <= now]:
+            answer(conn)
 
 
 def main(argv):
+    if len(argv) == 3 and argv[1] == "serve":
+        serve(argv[2])
+        return
     commands = {"start": start, "stop": stop, "status": status}
     if len(argv) != 2 or argv[1] not in commands:
-        fail("usage: orquestrator.py start|stop|status (got: %s)" % (" ".join(argv[1:]) or "nothing"))
+        fail(f"usage: orquestrator.py start|stop|status (got: {' '.join(argv[1:]) or 'nothing'})")
     commands[argv[1]]()
 
+
+# ==== end of node servers ====
 
 if __name__ == "__main__":
     main(sys.argv)
