@@ -88,6 +88,9 @@ class Config:
     ORQUESTRATOR_TIMEOUT: float = setting(
         600.0, _positive_float, "seconds an orquestrator command may run"
     )
+    ORQUESTRATOR_MAX_TIMEOUT: float = setting(
+        86400.0, _positive_float, "largest per-service orquestrator timeout (?timeout=)"
+    )
     ORQUESTRATOR_MAX_OUTPUT: int = setting(
         1_000_000, _positive_int, "bytes of orquestrator output kept per command"
     )

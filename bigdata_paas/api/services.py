@@ -189,6 +189,16 @@ def get_orquestrator(name: str, version: str):
 @blp.route("/services/<name>/<version>/orchestrator", methods=["PUT"], endpoint="put_orchestrator")
 @blp.doc(
     **doc_body({"type": "string"}, "the script, raw, whatever the Content-Type", "text/plain"),
+    parameters=[
+        {
+            "name": "timeout",
+            "in": "query",
+            "required": False,
+            "schema": {"type": "integer", "minimum": 1},
+            "description": "seconds a command of this service may run "
+            "(default PAAS_ORQUESTRATOR_TIMEOUT)",
+        }
+    ],
     **responses((200, schemas.Service, "stored"), errors=(400, 401, 403, 404, 413, 422)),
 )
 @admin_required
@@ -196,5 +206,11 @@ def put_orquestrator(name: str, version: str):
     """Store the orquestrator script."""
     with runtime().db.session() as session:
         service = ops.get_service(session, name, version)
-        ops.set_orquestrator(session, service, request.get_data(cache=False))
+        ops.set_orquestrator(
+            session,
+            service,
+            request.get_data(cache=False),
+            request.args.get("timeout"),
+            runtime().config.ORQUESTRATOR_MAX_TIMEOUT,
+        )
         return jsonify(service.to_dict())

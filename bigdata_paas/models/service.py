@@ -22,6 +22,8 @@ class Service(Base):
     template_format: Mapped[str] = mapped_column(String(8), default="json")
     options: Mapped[dict | None]
     orquestrator: Mapped[str | None] = mapped_column(Text)
+    # Seconds an orquestrator command of this service may run; NULL: PAAS_ORQUESTRATOR_TIMEOUT.
+    orquestrator_timeout: Mapped[int | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -47,6 +49,7 @@ class Service(Base):
             "template_format": self.template_format,
             "options": self.options is not None,
             "orquestrator": self.orquestrator is not None,
+            "orquestrator_timeout": self.orquestrator_timeout,
             "ready": not missing,
             "missing": missing,
             "created_at": iso(self.created_at),

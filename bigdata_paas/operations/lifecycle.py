@@ -325,6 +325,7 @@ def run_orquestrator(rt: Runtime, instance_id: str, command: str) -> tuple[bool,
             session.commit()
             return False, "the service has no orquestrator any more"
         script, document = service.orquestrator, instance_document(session, instance)
+        timeout = service.orquestrator_timeout or rt.config.ORQUESTRATOR_TIMEOUT
         session.commit()
     writer = LogWriter(rt, instance_id, command)
     result = run_script(
@@ -340,7 +341,7 @@ def run_orquestrator(rt: Runtime, instance_id: str, command: str) -> tuple[bool,
             "PAAS_INSTANCE_NAME": document["name"],
         },
         limits=ScriptLimits(
-            timeout=rt.config.ORQUESTRATOR_TIMEOUT,
+            timeout=timeout,
             max_output=rt.config.ORQUESTRATOR_MAX_OUTPUT,
             max_memory=rt.config.ORQUESTRATOR_MAX_MEMORY_MB * 1024 * 1024,
         ),

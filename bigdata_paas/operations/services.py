@@ -152,8 +152,19 @@ def set_options(rt: Runtime, session: Session, service: Service, doc: Any, user:
     return service
 
 
-def set_orquestrator(session: Session, service: Service, raw: bytes) -> Service:
-    """Store the orquestrator; a Python script must at least parse."""
+def set_orquestrator(
+    session: Session,
+    service: Service,
+    raw: bytes,
+    timeout: str | None = None,
+    max_timeout: float = 86400,
+) -> Service:
+    """Store the orquestrator (a Python script must at least parse) and its own time limit."""
+    seconds = None
+    if timeout is not None:
+        if not timeout.isascii() or not timeout.isdigit() or not 1 <= int(timeout) <= max_timeout:
+            raise ValidationError(f"must be whole seconds, 1..{int(max_timeout)}", field="timeout")
+        seconds = int(timeout)
     text = decode_text(raw, "orquestrator")
     first = text.split("\n", 1)[0]
     if not first.startswith("#!") or "python" in first:
@@ -167,7 +178,7 @@ def set_orquestrator(session: Session, service: Service, raw: bytes) -> Service:
             raise ValidationError(
                 f"orquestrator cannot be parsed: {exc}", field="orquestrator"
             ) from None
-    service.orquestrator = text
+    service.orquestrator, service.orquestrator_timeout = text, seconds
     session.commit()
     return service
 

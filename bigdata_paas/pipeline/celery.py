@@ -87,7 +87,12 @@ def celery_init_app(app: Flask, config: Config) -> Celery:
         worker_hijack_root_logger=False,
         worker_cancel_long_running_tasks_on_connection_loss=True,
         # Orquestrator runs are bounded by their own timeout; this is a backstop.
-        task_time_limit=int(config.ORQUESTRATOR_TIMEOUT + config.HEALTH_TIMEOUT + 120),
+        # Backstops only: renders and orquestrators enforce their own, shorter limits.
+        task_time_limit=int(config.RENDER_TIMEOUT * 2 + 600),
+        task_annotations={
+            name: {"time_limit": int(config.ORQUESTRATOR_MAX_TIMEOUT + config.HEALTH_TIMEOUT + 600)}
+            for name in ORQUESTRATOR_TASKS
+        },
         beat_schedule={"sweep": {"task": "pipeline.sweep", "schedule": config.SWEEP_INTERVAL}},
         beat_schedule_filename=str(config.data_path / "celerybeat-schedule"),
     )

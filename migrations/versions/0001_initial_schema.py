@@ -55,6 +55,7 @@ def upgrade() -> None:
     sa.Column('template_format', sa.String(length=8), nullable=False),
     sa.Column('options', sa.JSON(), nullable=True),
     sa.Column('orquestrator', sa.Text(), nullable=True),
+    sa.Column('orquestrator_timeout', sa.Integer(), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_services')),

@@ -149,3 +149,31 @@ def test_retry_runs_a_failed_instance_again_from_its_step(client, admin, worker,
     client.delete(f"{API}/instances/{instance_id}", headers=admin)
     wait_for_status(client, admin, instance_id, {"destroyed"})
     assert not answers(port)
+
+
+SLEEPY = 'import sys, time\nif sys.argv[1] == "start":\n    print("napping")\n    time.sleep(10)\n'
+
+
+@pytest.mark.parametrize("bad", ["0", "abc", "-1", "1.5", "99999999"])
+def test_a_bad_service_timeout_is_refused(client, admin, web_service, bad):
+    response = client.put(
+        f"{API}/services/web/1/orquestrator?timeout={bad}", data=SLEEPY, headers=admin
+    )
+    assert response.status_code == 400
+    assert response.get_json()["error"]["details"]["problems"][0]["field"] == "timeout"
+    detail = client.get(f"{API}/services/web/1", headers=admin).get_json()
+    assert detail["orquestrator"] is False
+
+
+def test_the_service_timeout_overrides_the_platform_one(client, admin, worker, web_service):
+    # the platform allows 20 s (tests/conftest.py); this service allows 2 s for a 10 s nap
+    response = client.put(
+        f"{API}/services/web/1/orquestrator?timeout=2", data=SLEEPY, headers=admin
+    )
+    assert response.status_code == 200
+    assert response.get_json()["orquestrator_timeout"] == 2
+    instance_id = launch(client, admin)
+    body = wait_for_status(client, admin, instance_id, {"running", "failed"})
+    assert body["status"] == "failed"
+    assert "exceeded its time limit" in body["error"]["reason"]
+    assert "start: napping" in log_lines(client, admin, instance_id)
