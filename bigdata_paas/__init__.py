@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 
 from flask import Flask
 
@@ -18,6 +19,8 @@ def create_app(config: Config | None = None) -> Flask:
 
     config = config or Config.from_env()
     config.data_path.mkdir(parents=True, exist_ok=True)
+    # Orquestrators (as nobody) pass through to their work dirs but cannot list or read here.
+    os.chmod(config.data_path, 0o711)
     logging.basicConfig(
         level=config.LOG_LEVEL, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

@@ -106,6 +106,7 @@ def reachable_workdir(workdir: Path) -> Path:
     what ``start`` left.
     """
     workdir.parent.mkdir(parents=True, exist_ok=True)
+    os.chmod(workdir.parent, 0o711)  # traversable to each instance's own dir, not listable
     parent = workdir.resolve().parent
     if all(os.stat(p).st_mode & 0o001 for p in (parent, *parent.parents)):
         return workdir

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import tempfile
 from typing import TYPE_CHECKING
 
@@ -24,6 +25,8 @@ def broker_options(config: Config) -> dict:
     if not config.uses_filesystem_broker:
         return {"confirm_publish": True}
     folder = config.broker_path
+    folder.mkdir(parents=True, exist_ok=True)
+    os.chmod(folder, 0o700)
     for sub in ("queue", "control", "tmp", "staging"):
         (folder / sub).mkdir(parents=True, exist_ok=True)
     return {
