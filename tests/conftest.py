@@ -6,8 +6,11 @@ reachable, and fail instead when PAAS_REQUIRE_SERVICES=1 (CI sets it).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import random
+import signal
 import subprocess
 import sys
 import time
@@ -110,9 +113,15 @@ def register_example(client, headers, name: str, version: str) -> None:
 
 
 def load_example_hosts(client, headers) -> None:
-    """Load examples/inventory.json (the `demo` address pool, then the hosts) via the API."""
+    """Load examples/inventory.json (the `demo` address pool, then the hosts) via the API.
+
+    The pool moves to a random 127.x.0.0/16 so that node servers of this test never meet
+    another deployment's on this machine (a `make run` demo, another test's leftovers).
+    """
     inventory = json.loads((EXAMPLES / "inventory.json").read_text())
+    second = random.randint(21, 250)
     for network in inventory["networks"]:
+        network.update(cidr=f"127.{second}.0.0/16", gateway=f"127.{second}.0.1")
         response = client.post("/bigdata/api/v1/networks", json=network, headers=headers)
         assert response.status_code == 201, response.get_json()
     for host in inventory["hosts"]:
@@ -179,13 +188,12 @@ class Worker:
         from tests.examples.helpers import kill_leftover_servers
 
         kill_leftover_servers(Path(self.env["PAAS_DATA_DIR"]))
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, 9)
-                self.process.wait()
+        if self.process:
+            # A warm shutdown takes ~5 s a worker, most of the suite's time; what a test's
+            # worker leaves unacknowledged dies with the test's own broker and queues.
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
         self.log.close()
 
     def output(self) -> str:
