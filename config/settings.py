@@ -94,6 +94,9 @@ class Config:
     ORQUESTRATOR_MAX_OUTPUT: int = setting(
         1_000_000, _positive_int, "bytes of orquestrator output kept per command"
     )
+    ORQUESTRATOR_MAX_PROCESSES: int = setting(
+        512, _positive_int, "processes of the unprivileged user orquestrators run as (all of them)"
+    )
     ORQUESTRATOR_MAX_MEMORY_MB: int = setting(
         1024, _positive_int, "address space of an orquestrator process (MB)"
     )

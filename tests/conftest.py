@@ -10,11 +10,14 @@ import contextlib
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -56,8 +59,21 @@ def make_app(env: dict[str, str]):
 
 
 @pytest.fixture
-def env(tmp_path) -> dict[str, str]:
-    return base_env(tmp_path / "var")
+def data_root() -> Iterator[Path]:
+    """A folder any user may traverse (not list), removed after the test.
+
+    Orquestrators run as ``nobody`` when tests run as root, and pytest's tmp_path sits in a
+    0700 folder: below this one their work dirs stay inside the test's data dir.
+    """
+    root = Path(tempfile.mkdtemp(prefix="paas-test-"))
+    os.chmod(root, 0o711)
+    yield root
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def env(data_root) -> dict[str, str]:
+    return base_env(data_root / "var")
 
 
 @pytest.fixture
@@ -264,6 +280,6 @@ def pg_database():
 
 
 @pytest.fixture
-def services_env(tmp_path, pg_database) -> dict[str, str]:
+def services_env(data_root, pg_database) -> dict[str, str]:
     """A deployment on PostgreSQL and RabbitMQ with queues unique to this test."""
-    return base_env(tmp_path / "var", PAAS_DATABASE_URL=pg_database, PAAS_BROKER_URL=AMQP_URL)
+    return base_env(data_root / "var", PAAS_DATABASE_URL=pg_database, PAAS_BROKER_URL=AMQP_URL)

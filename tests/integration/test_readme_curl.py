@@ -155,8 +155,13 @@ def stack(env, tmp_path) -> Iterator[Stack]:
 def test_original_readme_calls_register_and_launch(stack):
     output = stack.flask("load-hosts", "examples/inventory.json")
     assert [line.split(":")[0] for line in output.splitlines()] == [
-        "network demo", "host node01", "host node02", "host node03", "host node04",
-        "examples/inventory.json"], output
+        "network demo",
+        "host node01",
+        "host node02",
+        "host node03",
+        "host node04",
+        "examples/inventory.json",
+    ], output
 
     gluster = EXAMPLES / "gluster" / "3.7.11"
     codes = [stack.curl(command, gluster)[0] for command in REGISTER]

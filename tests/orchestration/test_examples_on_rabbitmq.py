@@ -8,10 +8,7 @@ three are destroyed, every port refuses connections and nothing stays allocated.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import socket
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -46,22 +43,6 @@ EXPECTED_NODES = {
     "cdh": {"master0", "slave0", "slave1", "slave2"},
     "cassandra": {"cassandra0", "cassandra1", "cassandra2"},
 }
-
-
-@pytest.fixture
-def data_root() -> Iterator[Path]:
-    """A directory any user may traverse (not list): work dirs ``nobody`` reaches."""
-    root = Path(tempfile.mkdtemp(prefix="paas-ex-rmq-"))
-    os.chmod(root, 0o711)
-    yield root
-    shutil.rmtree(root, ignore_errors=True)
-
-
-@pytest.fixture
-def services_env(services_env: dict[str, str], data_root: Path) -> dict[str, str]:
-    data_dir = data_root / "var"
-    data_dir.mkdir()
-    return {**services_env, "PAAS_DATA_DIR": str(data_dir)}
 
 
 def delete_queues(prefix: str) -> None:
@@ -158,7 +139,9 @@ def test_the_three_examples_run_answer_and_go_away_on_rabbitmq(stack, admin, ser
     for name, instance_id in ids.items():
         body = wait_for_status(client, admin, instance_id, {"running", "failed"}, timeout=120)
         logs = get(client, admin, f"/instances/{instance_id}/logs")["lines"]
-        assert body["status"] == "running", (name, body.get("error"), logs[-10:])
+        assert body["status"] == "running", "\n".join(
+            [f"{name}: {body.get('error')}"] + [f"{x['command']} {x['line']}" for x in logs[-20:]]
+        )
         nodes = {node["name"]: node for node in body["nodes"]}
         assert set(nodes) == EXPECTED_NODES[name], body["nodes"]
         ports = check_ports_of(client, admin, body)

@@ -3,11 +3,7 @@ output is in the logs, its allocations are released, and the worker runs the nex
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -88,21 +84,9 @@ NOT_LOGGED = {
 
 
 @pytest.fixture
-def data_root() -> Iterator[Path]:
-    """A data dir below a 0711 directory: work dirs ``nobody`` reaches, no stand-in."""
-    root = Path(tempfile.mkdtemp(prefix="paas-orq-it-"))
-    os.chmod(root, 0o711)
-    yield root
-    shutil.rmtree(root, ignore_errors=True)
-
-
-@pytest.fixture
-def env(env: dict[str, str], data_root: Path) -> dict[str, str]:
-    data_dir = data_root / "var"
-    data_dir.mkdir()
+def env(env: dict[str, str]) -> dict[str, str]:
     return {
         **env,
-        "PAAS_DATA_DIR": str(data_dir),
         "PAAS_ORQUESTRATOR_TIMEOUT": str(TIMEOUT),
         "PAAS_ORQUESTRATOR_MAX_OUTPUT": str(MAX_OUTPUT),
     }

@@ -8,11 +8,7 @@
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -84,22 +80,6 @@ FORBIDDEN = [
     "PAAS_FLOWER_PASSWORD",
     "sqlite:",
 ]
-
-
-@pytest.fixture
-def data_root() -> Iterator[Path]:
-    """A data dir below a 0711 directory: work dirs ``nobody`` reaches, no stand-in."""
-    root = Path(tempfile.mkdtemp(prefix="paas-probe-it-"))
-    os.chmod(root, 0o711)
-    yield root
-    shutil.rmtree(root, ignore_errors=True)
-
-
-@pytest.fixture
-def env(env: dict[str, str], data_root: Path) -> dict[str, str]:
-    data_dir = data_root / "var"
-    data_dir.mkdir()
-    return {**env, "PAAS_DATA_DIR": str(data_dir)}
 
 
 @pytest.fixture

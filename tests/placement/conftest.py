@@ -11,9 +11,7 @@
 from __future__ import annotations
 
 import os
-import shutil
 import signal
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,30 +21,6 @@ from kombu import Connection
 from tests.conftest import Worker, make_app
 
 QUEUES = ("pipeline", "orquestrator")
-
-
-@pytest.fixture
-def data_root() -> Iterator[Path]:
-    root = Path(tempfile.mkdtemp(prefix="paas-placement-"))
-    os.chmod(root, 0o711)
-    yield root
-    shutil.rmtree(root, ignore_errors=True)
-
-
-def _relocate(env: dict[str, str], root: Path) -> dict[str, str]:
-    data_dir = root / "var"
-    data_dir.mkdir()
-    return {**env, "PAAS_DATA_DIR": str(data_dir)}
-
-
-@pytest.fixture
-def env(env: dict[str, str], data_root: Path) -> dict[str, str]:
-    return _relocate(env, data_root)
-
-
-@pytest.fixture
-def services_env(services_env: dict[str, str], data_root: Path) -> dict[str, str]:
-    return _relocate(services_env, data_root)
 
 
 def stop_worker(worker: Worker) -> None:
