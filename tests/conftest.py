@@ -131,13 +131,13 @@ def register_example(client, headers, name: str, version: str) -> None:
 def load_example_hosts(client, headers) -> None:
     """Load examples/inventory.json (the `demo` address pool, then the hosts) via the API.
 
-    The pool moves to a random 127.x.0.0/16 so that node servers of this test never meet
+    The pool moves to a random 127.x.y.0/24 so that node servers of this test never meet
     another deployment's on this machine (a `make run` demo, another test's leftovers).
     """
     inventory = json.loads((EXAMPLES / "inventory.json").read_text())
-    second = random.randint(21, 250)
+    prefix = f"127.{random.randint(21, 250)}.{random.randint(0, 255)}"
     for network in inventory["networks"]:
-        network.update(cidr=f"127.{second}.0.0/16", gateway=f"127.{second}.0.1")
+        network.update(cidr=f"{prefix}.0/24", gateway=f"{prefix}.1")
         response = client.post("/bigdata/api/v1/networks", json=network, headers=headers)
         assert response.status_code == 201, response.get_json()
     for host in inventory["hosts"]:
