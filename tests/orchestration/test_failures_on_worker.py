@@ -126,7 +126,7 @@ def test_a_broken_start_fails_cleanly_and_the_worker_goes_on(client, admin, work
     body = wait_for_status(client, admin, instance_id, {"running", "failed"})
     lines = logs(client, admin, instance_id)
     assert body["status"] == "failed", (body, lines[-5:])
-    assert body["error"]["step"] == "run"
+    assert body["error"]["step"] == "run", body["error"]
     for fragment in REASONS[case]:
         assert fragment in body["error"]["reason"], body["error"]["reason"]
 
