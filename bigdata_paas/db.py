@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,8 +29,10 @@ def make_engine(url: str) -> Engine:
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection, _record):
             # The platform's data is the platform's alone (orquestrators run beside it).
-            for suffix in ("", "-wal", "-shm"):
-                if database and os.path.exists(database + suffix):
+            # (SQLite removes -wal and -shm when the last connection closes: they may go
+            # between a look and a chmod, so only the chmod looks.)
+            for suffix in ("", "-wal", "-shm") if database else ():
+                with contextlib.suppress(FileNotFoundError):
                     os.chmod(database + suffix, 0o600)
             dbapi_connection.isolation_level = None
             cursor = dbapi_connection.cursor()
