@@ -280,6 +280,16 @@ def pg_database():
 
 
 @pytest.fixture
-def services_env(data_root, pg_database) -> dict[str, str]:
-    """A deployment on PostgreSQL and RabbitMQ with queues unique to this test."""
-    return base_env(data_root / "var", PAAS_DATABASE_URL=pg_database, PAAS_BROKER_URL=AMQP_URL)
+def services_env(data_root, pg_database) -> Iterator[dict[str, str]]:
+    """A deployment on PostgreSQL and RabbitMQ with queues unique to this test, which are
+    deleted (with their exchanges) afterwards."""
+    env = base_env(data_root / "var", PAAS_DATABASE_URL=pg_database, PAAS_BROKER_URL=AMQP_URL)
+    yield env
+    from kombu import Connection
+
+    with Connection(AMQP_URL, connect_timeout=5) as conn:
+        for name in ("pipeline", "orquestrator"):
+            # each on a fresh channel: deleting what does not exist closes the channel
+            with contextlib.suppress(Exception), conn.channel() as channel:
+                channel.queue_delete(env["PAAS_QUEUE_PREFIX"] + name)
+                channel.exchange_delete(env["PAAS_QUEUE_PREFIX"] + name)

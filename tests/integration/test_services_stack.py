@@ -34,15 +34,6 @@ QUEUES = ("pipeline", "orquestrator")
 DEAD_BROKER = "amqp://guest:guest@127.0.0.1:1//"  # nothing listens on port 1
 
 
-def delete_queues(broker_url: str, prefix: str) -> None:
-    """Drop this test's queues (and their direct exchanges) from RabbitMQ."""
-    with Connection(broker_url, connect_timeout=5) as conn:
-        channel = conn.default_channel
-        for name in QUEUES:
-            channel.queue_delete(prefix + name)
-            channel.exchange_delete(prefix + name)
-
-
 def close_app(app) -> None:
     app.extensions["celery"].close()
     app.extensions["paas"].db.dispose()
@@ -60,7 +51,6 @@ def stack(services_env, tmp_path) -> Iterator:
         if worker is not None:
             worker.stop()
         close_app(app)
-        delete_queues(services_env["PAAS_BROKER_URL"], services_env["PAAS_QUEUE_PREFIX"])
 
 
 def test_launch_run_destroy_on_rabbitmq_and_postgresql(stack, admin, services_env):

@@ -14,11 +14,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from kombu import Connection
 
 from bigdata_paas.rendering import build_context, render_spec, validate_spec
 from tests.conftest import (
-    AMQP_URL,
     Worker,
     load_example_hosts,
     make_app,
@@ -30,7 +28,6 @@ from tests.examples.helpers import kill_leftover_servers
 pytestmark = [pytest.mark.integration, pytest.mark.services]
 
 API = "/bigdata/api/v1"
-QUEUES = ("pipeline", "orquestrator")
 #: (name, version, launch options): the README's launches, cassandra with its defaults
 LAUNCHES = [
     ("gluster", "3.7.11", {"size": 2, "disks": 2}),
@@ -43,15 +40,6 @@ EXPECTED_NODES = {
     "cdh": {"master0", "slave0", "slave1", "slave2"},
     "cassandra": {"cassandra0", "cassandra1", "cassandra2"},
 }
-
-
-def delete_queues(prefix: str) -> None:
-    """Drop this test's queues (and their direct exchanges) from RabbitMQ."""
-    with Connection(AMQP_URL, connect_timeout=5) as conn:
-        channel = conn.default_channel
-        for name in QUEUES:
-            channel.queue_delete(prefix + name)
-            channel.exchange_delete(prefix + name)
 
 
 @pytest.fixture
@@ -68,7 +56,6 @@ def stack(services_env, tmp_path) -> Iterator:
                 worker.stop()
             app.extensions["celery"].close()
             app.extensions["paas"].db.dispose()
-            delete_queues(services_env["PAAS_QUEUE_PREFIX"])
         finally:
             # anything still listening (a failed destroy, a failed stop) goes now
             kill_leftover_servers(Path(services_env["PAAS_DATA_DIR"]))

@@ -14,7 +14,7 @@ import subprocess
 
 import pytest
 
-from tests.conftest import AMQP_URL, Worker, make_app, wait_for_status
+from tests.conftest import Worker, make_app, wait_for_status
 
 pytestmark = [pytest.mark.integration, pytest.mark.services]
 
@@ -88,12 +88,4 @@ def test_a_start_longer_than_the_ack_timeout_runs_once(
         assert "PRECONDITION_FAILED" not in worker.output()
     finally:
         worker.stop()
-        from kombu import Connection
-
-        with Connection(AMQP_URL) as conn:
-            for queue in ("pipeline", "orquestrator"):
-                try:
-                    conn.default_channel.queue_delete(services_env["PAAS_QUEUE_PREFIX"] + queue)
-                except Exception:  # the queue may not exist
-                    pass
         app.extensions["paas"].db.dispose()

@@ -16,7 +16,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from kombu import Connection
 
 from tests.conftest import Worker, make_app
 
@@ -56,15 +55,6 @@ class Workers:
             stop_worker(self.started.pop())
 
 
-def delete_queues(broker_url: str, prefix: str) -> None:
-    """Drop this test's queues (and their direct exchanges) from RabbitMQ."""
-    with Connection(broker_url, connect_timeout=5) as conn:
-        channel = conn.default_channel
-        for name in QUEUES:
-            channel.queue_delete(prefix + name)
-            channel.exchange_delete(prefix + name)
-
-
 @pytest.fixture
 def sqlite_stack(env, tmp_path) -> Iterator[tuple]:
     """The app on the embedded defaults (SQLite, filesystem broker) and a worker starter."""
@@ -80,8 +70,8 @@ def sqlite_stack(env, tmp_path) -> Iterator[tuple]:
 
 @pytest.fixture
 def pg_stack(services_env, tmp_path) -> Iterator[tuple]:
-    """The app on PostgreSQL + RabbitMQ and a worker starter; workers stopped, then the
-    queues deleted afterwards."""
+    """The app on PostgreSQL + RabbitMQ and a worker starter; workers stopped afterwards
+    (services_env deletes the queues)."""
     app = make_app(services_env)
     workers = Workers(tmp_path)
     try:
@@ -90,4 +80,3 @@ def pg_stack(services_env, tmp_path) -> Iterator[tuple]:
         workers.stop_all()
         app.extensions["celery"].close()
         app.extensions["paas"].db.dispose()
-        delete_queues(services_env["PAAS_BROKER_URL"], services_env["PAAS_QUEUE_PREFIX"])
