@@ -28,19 +28,21 @@ class Service(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     @property
+    def missing(self) -> list[str]:
+        """The parts still to upload before the service can launch."""
+        parts = (
+            ("template", self.template),
+            ("options", self.options),
+            ("orquestrator", self.orquestrator),
+        )
+        return [part for part, value in parts if value is None]
+
+    @property
     def ready(self) -> bool:
-        return bool(self.template and self.options is not None and self.orquestrator)
+        return not self.missing
 
     def to_dict(self) -> dict:
-        missing = [
-            part
-            for part, value in (
-                ("template", self.template),
-                ("options", self.options),
-                ("orquestrator", self.orquestrator),
-            )
-            if value is None
-        ]
+        missing = self.missing
         return {
             "name": self.name,
             "version": self.version,

@@ -26,18 +26,10 @@ from bigdata_paas.runtime import Runtime
 
 
 def _ready(service: Service) -> None:
-    missing = [
-        part
-        for part, value in (
-            ("template", service.template),
-            ("options", service.options),
-            ("orquestrator", service.orquestrator),
-        )
-        if not value
-    ]
-    if missing:
+    if service.missing:
         raise Conflict(
-            f"service {service.name}/{service.version} is not ready: missing {', '.join(missing)}"
+            f"service {service.name}/{service.version} is not ready: "
+            f"missing {', '.join(service.missing)}"
         )
 
 

@@ -52,7 +52,7 @@ def _type_name(value: Any) -> str:
     return type(value).__name__
 
 
-def _describe(value: Any) -> str:
+def describe_value(value: Any) -> str:
     """Show a value in a message: scalars as JSON (shortened), containers by kind."""
     if isinstance(value, list):
         return "a list"
@@ -105,20 +105,20 @@ _ARTICLE = {
 def _value_problem(value: Any, kind: str, limits: dict[str, Any]) -> str | None:
     """Return what is wrong with a value for an option of ``kind`` within ``limits``."""
     if not _fits_type(value, kind):
-        return f"must be {_ARTICLE[kind]}, got {_describe(value)}"
+        return f"must be {_ARTICLE[kind]}, got {describe_value(value)}"
     if isinstance(value, float) and not math.isfinite(value):
         return f"must be a finite number, got {value}"
     if isinstance(value, str) and len(value) > MAX_STRING_LENGTH:
         return f"must be at most {MAX_STRING_LENGTH} characters, got {len(value)}"
     if "min" in limits and value < limits["min"]:
-        return f"must be >= {_describe(limits['min'])}, got {_describe(value)}"
+        return f"must be >= {describe_value(limits['min'])}, got {describe_value(value)}"
     if "max" in limits and value > limits["max"]:
-        return f"must be <= {_describe(limits['max'])}, got {_describe(value)}"
+        return f"must be <= {describe_value(limits['max'])}, got {describe_value(value)}"
     # Choices were checked to have the option's type, so == cannot mix up True and 1.
     if "choices" in limits and value not in limits["choices"]:
-        shown = ", ".join(_describe(c) for c in limits["choices"][:20])
+        shown = ", ".join(describe_value(c) for c in limits["choices"][:20])
         more = ", ..." if len(limits["choices"]) > 20 else ""
-        return f"must be one of {shown}{more}; got {_describe(value)}"
+        return f"must be one of {shown}{more}; got {describe_value(value)}"
     return None
 
 
@@ -158,7 +158,7 @@ def _check_limits(
                 problems.append(
                     {
                         "field": f"{where}.{key}",
-                        "message": f"must be a finite number, got {_describe(value)}",
+                        "message": f"must be a finite number, got {describe_value(value)}",
                     }
                 )
                 broken = True
@@ -186,7 +186,7 @@ def _check_limits(
                     {
                         "field": f"{where}.choices[{i}]",
                         "message": f"must be {_ARTICLE[kind]} like the default, "
-                        f"got {_describe(value[i])}",
+                        f"got {describe_value(value[i])}",
                     }
                 )
             if bad:
@@ -194,7 +194,7 @@ def _check_limits(
             else:
                 clean["choices"] = list(value)
     if "min" in clean and "max" in clean and clean["min"] > clean["max"]:
-        low, high = _describe(clean["min"]), _describe(clean["max"])
+        low, high = describe_value(clean["min"]), describe_value(clean["max"])
         problems.append({"field": where, "message": f"min ({low}) is greater than max ({high})"})
         broken = True
     if broken:

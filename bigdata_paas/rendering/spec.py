@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import copy
 import ipaddress
-import json
 import re
 from typing import Any
 
 from bigdata_paas.errors import SpecError
+from bigdata_paas.rendering.options import describe_value as _show
 
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
 # Stored in integer columns; a template must not overflow them.
@@ -19,19 +19,6 @@ MAX_REPORTED = 50
 NETWORK_TYPES = ("dynamic", "static")
 # Written by placement; whatever the template says is dropped.
 PLATFORM_NODE_FIELDS = ("host", "id", "status")
-
-
-def _show(value: Any) -> str:
-    """Show a value in a message: scalars as JSON (shortened), containers by kind."""
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "an object"
-    try:
-        text = json.dumps(value)
-    except (TypeError, ValueError):
-        text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _key(name: Any) -> str:
