@@ -1,7 +1,5 @@
 """Fixtures of the API tests, wrapping the suite-wide ones of tests/conftest.py.
 
-* ``env``: ``make_app()`` migrates before ``create_app()`` creates the data dir, and SQLite
-  cannot create its file in a missing directory, so the directory is created up front.
 * ``client``: every response of every API test goes through ``check_response`` (no 5xx, no
   traceback or SQL in a body, every error the one JSON envelope).
 * ``shared_client``: one app per test module, for tables of requests that must change nothing
@@ -11,19 +9,12 @@
 from __future__ import annotations
 
 import uuid
-from pathlib import Path
 
 import pytest
 
 from bigdata_paas.operations.users import create_user
 from tests.api.support import CheckedClient
 from tests.conftest import ADMIN_TOKEN, base_env, bearer, make_app, register_example
-
-
-@pytest.fixture
-def env(env: dict[str, str]) -> dict[str, str]:
-    Path(env["PAAS_DATA_DIR"]).mkdir(parents=True, exist_ok=True)
-    return env
 
 
 @pytest.fixture
@@ -34,9 +25,7 @@ def client(app):
 
 @pytest.fixture(scope="module")
 def shared_app(tmp_path_factory):
-    data_dir = tmp_path_factory.mktemp("shared") / "var"
-    data_dir.mkdir()
-    app = make_app(base_env(data_dir))
+    app = make_app(base_env(tmp_path_factory.mktemp("shared") / "var"))
     app.test_client_class = CheckedClient
     yield app
     app.extensions["paas"].db.dispose()
