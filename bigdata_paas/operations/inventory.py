@@ -6,7 +6,7 @@ import ipaddress
 import re
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session, selectinload
 
 from bigdata_paas.errors import Conflict, NotFound, ValidationError
@@ -16,6 +16,19 @@ from bigdata_paas.models import HOST_STATES, Address, Host, HostDisk, Network, N
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")
 ADDRESS_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,254}\Z")
 HOST_FIELDS = {"name", "address", "cpu", "mem", "disks", "networks", "labels", "state"}
+#: the PostgreSQL advisory lock that placements and inventory changes take ("PAAS")
+PLACEMENT_LOCK = 0x5041_4153
+
+
+def lock_placement(session: Session) -> None:
+    """Serialize placements, releases and the inventory changes they must not race with.
+
+    SQLite already serializes every write transaction (BEGIN IMMEDIATE). On PostgreSQL a
+    transaction-scoped advisory lock does: taken before reading what it will change, so a
+    host drained or deleted mid-placement is seen either before or after, never half-way.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PLACEMENT_LOCK})
 
 
 def _is_int(value: Any, low: int = 0) -> bool:
@@ -145,6 +158,8 @@ def update_host(session: Session, host: Host, body: Any) -> tuple[Host, bool]:
         _check_labels(body["labels"], problems)
     if problems:
         raise ValidationError(problems)
+    lock_placement(session)  # no placement lands on a host as it is drained or relabelled
+    session.refresh(host)
     opened = (body.get("state") == "up" and host.state != "up") or "labels" in body
     host.state = body.get("state", host.state)
     host.labels = body.get("labels", host.labels)
@@ -154,6 +169,7 @@ def update_host(session: Session, host: Host, body: Any) -> tuple[Host, bool]:
 
 def delete_host(session: Session, host: Host) -> None:
     """Remove a host; refused while any node holds resources on it."""
+    lock_placement(session)  # a placement in flight commits its nodes first, or sees no host
     held = session.scalar(select(func.count()).select_from(Node).where(Node.host_id == host.id))
     if held:
         raise Conflict(f"host {host.name} holds {held} node(s); drain it and destroy them first")
@@ -295,6 +311,7 @@ def expand_reserved(network: Network) -> set[str]:
 
 
 def delete_network(session: Session, network: Network) -> None:
+    lock_placement(session)
     held = session.scalar(
         select(func.count()).select_from(Address).where(Address.network_id == network.id)
     )

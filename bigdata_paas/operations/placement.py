@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import ipaddress
 
-from sqlalchemy import delete, select, text, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from bigdata_paas.models import HOST_STATES, Address, Host, HostDisk, Network, Node
-from bigdata_paas.operations.inventory import expand_reserved
+from bigdata_paas.operations.inventory import expand_reserved, lock_placement
 from bigdata_paas.placement import (
     DiskDemand,
     FreeDisk,
@@ -25,7 +25,6 @@ from bigdata_paas.placement import (
 from bigdata_paas.rendering import node_roles
 
 #: key of the PostgreSQL advisory lock that serializes placement commits
-PLACEMENT_LOCK = 0x5041_4153
 
 
 class AllocationConflict(Exception):
@@ -124,12 +123,6 @@ def check_feasible(session: Session, spec: dict) -> tuple[list[str], int]:
         states=HOST_STATES,
     )
     return [s.message for s in shortages], len(hosts)
-
-
-def lock_placement(session: Session) -> None:
-    """Serialize placement commits; SQLite already did with BEGIN IMMEDIATE."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PLACEMENT_LOCK})
 
 
 def compute(session: Session, spec: dict, strategy: str) -> Placement:
