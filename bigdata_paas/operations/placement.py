@@ -24,8 +24,6 @@ from bigdata_paas.placement import (
 )
 from bigdata_paas.rendering import node_roles
 
-#: key of the PostgreSQL advisory lock that serializes placement commits
-
 
 class AllocationConflict(Exception):
     """Another scheduler took a resource between our read and our write."""
