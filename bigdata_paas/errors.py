@@ -51,6 +51,7 @@ class TemplateError(PaasError):
 
     def __init__(self, message: str, *, line: int | None = None) -> None:
         self.line = line
+        self.reason = message  # without the line, to re-raise with more context
         text = f"line {line}: {message}" if line else message
         super().__init__(text, details={"line": line} if line else None)
 

@@ -145,7 +145,7 @@ def set_options(rt: Runtime, session: Session, service: Service, doc: Any, user:
             test_render(rt, service, service.template, service.template_format, normalized, user)
         except TemplateError as exc:
             raise TemplateError(
-                f"the template does not render with these defaults: {exc.message}"
+                f"the template does not render with these defaults: {exc.reason}", line=exc.line
             ) from None
     service.options = normalized
     session.commit()
