@@ -72,6 +72,9 @@ class Node(Schema):
     disks = fields.List(fields.Dict())
     networks = fields.Dict()
     services = fields.List(fields.String())
+    check_ports = fields.List(
+        fields.Integer(), metadata={"description": "ports that must answer before running"}
+    )
 
 
 class InstanceError(Schema):

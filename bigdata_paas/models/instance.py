@@ -108,6 +108,7 @@ class Node(Base):
             or [{"name": name, **body} for name, body in self.spec.get("disks", {}).items()],
             "networks": placed.get("networks") or self.spec.get("networks", {}),
             "services": self.spec.get("services", []),
+            "check_ports": self.spec.get("check_ports", []),
         }
 
 
