@@ -218,6 +218,7 @@ def test_how_a_script_ends_is_reported(run, script, code, signum, expected, desc
     assert not any(line.startswith("allocated ") for line in done.text())
 
 
+@pytest.mark.security
 def test_the_test_process_is_unharmed_by_a_memory_hog(run):
     """RLIMIT_AS is set in the child only: the caller can still allocate what the hog could not."""
     limit_before = resource.getrlimit(resource.RLIMIT_AS)
@@ -262,6 +263,7 @@ else:
     assert lines == [("stdout", "first line"), ("stdout", "the platform saw it")]
 
 
+@pytest.mark.security
 def test_oversized_output_is_truncated_with_a_marker(run):
     line = "x" * 99
     script = f"for i in range(10_000):\n    print('%06d' % i, {line!r})\nprint('the end')\n"
@@ -299,6 +301,7 @@ print("woke up")
 """
 
 
+@pytest.mark.security
 def test_timeout_kills_the_whole_process_group(run):
     done = run(SLEEPER_WITH_CHILD)
     assert done.result.timed_out
@@ -311,6 +314,7 @@ def test_timeout_kills_the_whole_process_group(run):
     assert survivors(pids) == []
 
 
+@pytest.mark.security
 @needs_root
 def test_fork_bomb_hits_the_process_limit_and_leaves_nothing_behind(run):
     # Bounded whatever the limits do: at most 2,000 forks, each child gone after 20 s.
@@ -347,6 +351,7 @@ time.sleep(20)
     assert survivors(children) == []
 
 
+@pytest.mark.security
 def test_a_daemon_holding_the_pipes_does_not_hold_the_run(run, reaper):
     script = """
 import os, subprocess, sys
@@ -431,6 +436,7 @@ for key, value in found.items():
 """
 
 
+@pytest.mark.security
 @needs_root
 def test_secrets_probe_finds_nothing(run, monkeypatch, tmp_path):
     for name, value in SECRETS.items():

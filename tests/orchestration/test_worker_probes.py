@@ -97,6 +97,7 @@ def destroy(client, admin, instance_id: str) -> None:
     wait_for_status(client, admin, instance_id, {"destroyed"})
 
 
+@pytest.mark.security
 def test_a_start_killed_by_sigkill_fails_at_run_and_the_worker_goes_on(client, admin, worker, web):
     web("orquestrator", SELF_KILL)
     instance_id = launch(client, admin)
@@ -122,6 +123,7 @@ def test_a_start_killed_by_sigkill_fails_at_run_and_the_worker_goes_on(client, a
     assert allocated(client, admin) == FREE
 
 
+@pytest.mark.security
 def test_an_orquestrator_sees_no_platform_secret(client, admin, worker, web, env):
     database = Path(env["PAAS_DATA_DIR"]) / "paas.sqlite3"
     assert database.is_file(), "the deployment's SQLite database should exist"
