@@ -1,6 +1,6 @@
 """The placement engine: put an instance's nodes on hosts, all or nothing, over plain data."""
 
-from .engine import ANTI_AFFINITY_MODES, STRATEGIES, feasible, place
+from .engine import ANTI_AFFINITY_MODES, STRATEGIES, Scheduler, feasible, place
 from .model import (
     AddressAssignment,
     DiskDemand,
@@ -28,6 +28,7 @@ __all__ = [
     "NodeDemand",
     "NodePlacement",
     "Placement",
+    "Scheduler",
     "Shortage",
     "feasible",
     "place",

@@ -18,8 +18,9 @@ largest (cpu, memory) key. Lists are built on first use and patched on every pla
 
 from __future__ import annotations
 
-from bisect import bisect_left
+from bisect import bisect_left, insort
 from collections.abc import Collection, Mapping, Sequence
+from dataclasses import replace
 from itertools import count, islice
 from operator import attrgetter, eq, lt
 from types import MappingProxyType
@@ -100,17 +101,31 @@ def _place(
     empty: bool,
     states: Collection[str],
 ) -> Placement:
-    """Run one placement: addresses in node order, then hosts biggest node first."""
+    """Run one placement on a cluster built for it."""
+    _check_modes(strategy, anti_affinity)
+    cluster = _Cluster(hosts, strategy, empty=empty, states=states)
+    return _place_on(cluster, nodes, networks, anti_affinity)
+
+
+def _check_modes(strategy: str, anti_affinity: str) -> None:
     if strategy not in STRATEGIES:
         raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}, not {strategy!r}")
     if anti_affinity not in ANTI_AFFINITY_MODES:
         modes = ", ".join(ANTI_AFFINITY_MODES)
         raise ValueError(f"anti_affinity must be one of {modes}, not {anti_affinity!r}")
+
+
+def _place_on(
+    cluster: _Cluster,
+    nodes: Sequence[NodeDemand],
+    networks: Mapping[str, NetworkView],
+    anti_affinity: str,
+) -> Placement:
+    """Place one instance on ``cluster``: addresses in node order, then hosts biggest first."""
     digested = [_Node(demand) for demand in nodes]
     if len({node.name for node in digested}) != len(digested):
         raise ValueError("node names must be unique within an instance")
-    nics, problems = assign_addresses(nodes, networks, ignore_used=empty)
-    cluster = _Cluster(hosts, strategy, empty=empty, states=states)
+    nics, problems = assign_addresses(nodes, networks, ignore_used=cluster.empty)
     spots, shortage = cluster.place_all(digested, hard=anti_affinity == "hard")
     if shortage is not None:
         seen = {(p.node, p.dimension) for p in problems}
@@ -124,6 +139,49 @@ def _place(
         host = cluster.hosts[slot]
         placed[node.name] = NodePlacement(node.name, host.name, host.id, disks, nics[node.name])
     return Placement(placed)
+
+
+class Scheduler:
+    """Place instance after instance on one inventory, keeping the indexes between them.
+
+    ``place()`` builds its indexes from the host views on every call, which costs about as
+    much as placing a few dozen nodes. A scheduler builds them once and keeps every placement
+    it returns, as a queue drain does: each instance lands on what the ones before it left.
+    A placement that fails (NoFit) is undone and leaves the scheduler as it was. The host and
+    network views given are never changed; ``place(nodes, hosts)`` after committing each
+    result into them places exactly as this does.
+    """
+
+    def __init__(
+        self,
+        hosts: Sequence[HostView],
+        networks: Mapping[str, NetworkView] = _NO_NETWORKS,
+        *,
+        strategy: str = "binpack",
+    ) -> None:
+        _check_modes(strategy, "soft")
+        self._cluster = _Cluster(hosts, strategy, empty=False, states=("up",), persistent=True)
+        # Copies: the addresses this scheduler hands out are used for the next instance.
+        self._networks = {name: replace(view) for name, view in networks.items()}
+
+    def place(self, nodes: Sequence[NodeDemand], *, anti_affinity: str = "soft") -> Placement:
+        """Place every node and keep the placement, or raise NoFit and keep nothing."""
+        _check_modes("binpack", anti_affinity)
+        cluster = self._cluster
+        cluster.begin()
+        try:
+            placement = _place_on(cluster, nodes, self._networks, anti_affinity)
+        except BaseException:
+            cluster.rollback()
+            raise
+        given: dict[str, set[str]] = {}
+        for spot in placement.nodes.values():
+            for nic in spot.nics.values():
+                given.setdefault(nic.network, set()).add(nic.address)
+        for name, addresses in given.items():
+            view = self._networks[name]
+            view.used = view.used | addresses
+        return placement
 
 
 class _Node:
@@ -212,7 +270,13 @@ class _Cluster:
     """The hosts as one call tracks them: free capacity by slot, and the sorted indexes."""
 
     def __init__(
-        self, hosts: Sequence[HostView], strategy: str, *, empty: bool, states: Collection[str]
+        self,
+        hosts: Sequence[HostView],
+        strategy: str,
+        *,
+        empty: bool,
+        states: Collection[str],
+        persistent: bool = False,
     ) -> None:
         ordered = _in_name_order(hosts)
         self.spread = strategy == "spread"
@@ -241,6 +305,32 @@ class _Cluster:
         self.placed = 0
         self.wanted_types: frozenset[str] = frozenset()
         self._by_name: dict[str, int] | None = None
+        # Kept between calls (a Scheduler): no floors, since a later instance may have smaller
+        # nodes; and each take is logged so that a gang that fails part-way can be undone.
+        self.persistent = persistent
+        self.undo: list[tuple[int, int, int, int, dict[str, FreeDisk]]] = []
+
+    def begin(self) -> None:
+        """Start the next instance on a kept cluster: anti-affinity only spans one instance."""
+        self.indexes = {key: index for key, index in self.indexes.items() if not key[1]}
+        self.live = [(index, roles) for index, roles in self.live if not roles]
+        self.role_slots = {}
+        self.placed = 0
+        self.undo = []
+
+    def rollback(self) -> None:
+        """Give back what this instance's nodes took, newest first."""
+        for slot, old, new, nfree, disks in reversed(self.undo):
+            for index, roles in self.live:
+                if not roles and index.discard(new):
+                    index.add(old)
+            self.keys[slot] = old
+            self.nfree[slot] = nfree
+            if disks:
+                lists = self.disk_lists[slot]
+                for disk in disks.values():
+                    insort(lists[disk.type], disk, key=_DISK_ORDER)
+        self.undo = []  # the failed instance's role indexes go at the next begin()
 
     # -- the hot path -------------------------------------------------------------------------
 
@@ -253,7 +343,7 @@ class _Cluster:
             d.type for node in nodes for d in node.demand.disks if d.type is not None
         )
         floors = self.floors
-        for node in nodes:
+        for node in () if self.persistent else nodes:
             if node.pin is None:
                 low = floors.get(node.signature)
                 if low is None:
@@ -419,10 +509,16 @@ class _Cluster:
         for role in roles:
             self.role_slots.setdefault(role, set()).add(slot)
         self.placed += 1
+        nfree = self.nfree[slot]
         if not node.ndisks:
+            if self.persistent:
+                self.undo.append((slot, key, new, nfree, {}))
             return {}
         self.nfree[slot] = self._count_disks(slot) - node.ndisks
-        return self._take_disks(slot, node)
+        disks = self._take_disks(slot, node)
+        if self.persistent:
+            self.undo.append((slot, key, new, nfree, disks))
+        return disks
 
     def _key(self, slot: int) -> int:
         """Return the slot's current key (its free capacity and slot, as the indexes hold it)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import pickle
 import random
 import subprocess
@@ -20,6 +21,7 @@ from bigdata_paas.placement import (
     NodeDemand,
     NoFit,
     Placement,
+    Scheduler,
     feasible,
     place,
 )
@@ -748,6 +750,69 @@ def test_random_workloads_never_overcommit(seed, strategy):
                 assert nic.address not in networks[nic.network].reserved
                 addresses_seen.add((nic.network, nic.address))
     assert placed and rejected >= 0
+
+
+@pytest.mark.parametrize("seed", range(16))
+@pytest.mark.parametrize("strategy", ["binpack", "spread"])
+def test_a_scheduler_places_as_place_does_after_each_commit(seed, strategy):
+    """The kept index against a fresh one per instance: the same hosts, disks and addresses,
+    the same rejections with the same reasons, and a rejected gang undone without a trace."""
+    rng = random.Random(1000 + seed)
+    hosts, networks = _random_cluster(rng)
+    given = copy.deepcopy((hosts, networks))
+    scheduler = Scheduler(hosts, networks, strategy=strategy)
+    outcomes = []
+    for serial in range(40):
+        nodes = _random_instance(rng, serial)
+        mode = rng.choice(["soft", "soft", "hard"])
+        if rng.random() < 0.1:  # a pin, sometimes to a host that cannot take the node
+            nodes[0] = dataclasses.replace(nodes[0], pin=rng.choice(hosts).name)
+        try:
+            expected = place(nodes, hosts, networks, strategy=strategy, anti_affinity=mode)
+        except NoFit as no_fit:
+            with pytest.raises(NoFit) as kept:
+                scheduler.place(nodes, anti_affinity=mode)
+            assert kept.value.shortages == no_fit.shortages
+            outcomes.append("rejected")
+            continue
+        assert scheduler.place(nodes, anti_affinity=mode) == expected
+        _commit(expected, nodes, hosts, networks)
+        outcomes.append("placed")
+    assert "placed" in outcomes and "rejected" in outcomes, outcomes
+    assert copy.deepcopy((hosts, networks)) != given  # the test's own views moved on
+    assert all(view.used == networks[name].used for name, view in scheduler._networks.items())
+
+
+def test_a_scheduler_leaves_the_views_it_was_given_alone():
+    hosts = [host("a", cpu=4, networks=("lan",)), host("b", cpu=4, networks=("lan",))]
+    networks = {"lan": NetworkView("lan", "10.0.0.0/29", "10.0.0.1")}
+    before = copy.deepcopy((hosts, networks))
+    scheduler = Scheduler(hosts, networks)
+    nic = (NicDemand("eth0", "lan"),)
+    first = scheduler.place([node("n0", cpu=4, nics=nic)])
+    second = scheduler.place([node("n0", cpu=4, nics=nic)])
+    assert (hosts, networks) == before
+    assert {first.nodes["n0"].host, second.nodes["n0"].host} == {"a", "b"}
+    assert first.nodes["n0"].nics["eth0"].address != second.nodes["n0"].nics["eth0"].address
+    with pytest.raises(NoFit):
+        scheduler.place([node("n0", cpu=1)])
+
+
+def test_a_rejected_gang_gives_back_every_node_it_had_placed():
+    # Two nodes fit on "a", the third fits nowhere: after the rejection the first two's cpu
+    # and disks are free again, so an instance needing all of "a" still fits.
+    hosts = [host("a", cpu=4, disks=(("sdb", "ssd", 1), ("sdc", "hdd", 1)))]
+    scheduler = Scheduler(hosts)
+    with pytest.raises(NoFit):
+        scheduler.place(
+            [
+                node("n0", cpu=2, disks=disks("ssd")),
+                node("n1", cpu=2, disks=disks(None)),
+                node("n2", cpu=8),
+            ]
+        )
+    whole = scheduler.place([node("n0", cpu=4, disks=disks("ssd", "hdd"))])
+    assert {d.name for d in whole.nodes["n0"].disks.values()} == {"sdb", "sdc"}
 
 
 def _oracle(nodes, hosts, strategy):
