@@ -6,8 +6,6 @@ import copy
 import dataclasses
 import pickle
 import random
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -952,16 +950,3 @@ def test_sorted_keys_stay_sorted_through_splits_and_emptied_chunks():
 
 
 # -- the benchmark runs -----------------------------------------------------------------------
-
-
-def test_bench_quick_runs_and_prints_the_baseline():
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "placement.py"), "--quick"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    assert "baseline first-fit" in done.stdout
-    assert "ratio engine/baseline" in done.stdout
