@@ -7,6 +7,7 @@ from flask_smorest import Api
 
 from bigdata_paas.api import health, instances, inventory, schemas, services, users
 from bigdata_paas.api.auth import init_auth
+from bigdata_paas.api.common import refuse_nul_in_url
 from bigdata_paas.api.errors import init_errors
 
 PREFIX = "/bigdata/api/v1"
@@ -32,9 +33,13 @@ def init_api(app: Flask) -> Api:
         },
     )
     api = Api(app)
+    # Every route documents its own error statuses with the one envelope (common.responses):
+    # no catch-all `default` answer in flask-smorest's error shape, which this app never sends.
+    api.DEFAULT_ERROR_RESPONSE_NAME = None
     api.spec.components.schema("ErrorEnvelope", schema=schemas.Error)
     for blueprint in (health.blp, services.blp, instances.blp, inventory.blp, users.blp):
         api.register_blueprint(blueprint, url_prefix=PREFIX)
     init_errors(app)
     init_auth(app)
+    app.before_request(refuse_nul_in_url)  # after the token check: anonymous still gets 401
     return api

@@ -29,29 +29,97 @@ def json_body(*, empty: Any = None) -> Any:
     if content_type and content_type != "application/json" and not content_type.endswith("+json"):
         raise UnsupportedMediaType(f"expected Content-Type: application/json, got {content_type}")
     try:
-        return json.loads(raw, parse_constant=_no_constants)
+        body = json.loads(raw, parse_constant=_no_constants)
     except (ValueError, RecursionError) as exc:
         reason = str(exc) if isinstance(exc, ValueError) else "nested too deeply"
         raise ValidationError(f"body is not valid JSON: {reason}", field="body") from None
+    _refuse_unstorable_text(body)
+    return body
 
 
 def _no_constants(name: str) -> None:
     raise ValueError(f"{name} is not JSON")
 
 
-def responses(*pairs, errors: tuple[int, ...] = (400, 401)) -> dict:
-    """OpenAPI responses: (status, schema or None, description) pairs plus error statuses."""
+def text_problem(text: str) -> str | None:
+    """Why a string cannot be stored: NUL (PostgreSQL refuses it) or a lone surrogate
+    (``"\\ud800"`` is valid JSON but no UTF-8 text); None when it can."""
+    if "\x00" in text:
+        return "must not contain NUL characters"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return f"must not contain lone surrogates ({text[exc.start : exc.end]!r})"
+    return None
+
+
+def _refuse_unstorable_text(body: Any) -> None:
+    """Refuse a body with a string or key no database column could store, naming where."""
+    stack: list[tuple[str, Any]] = [("", body)]
+    while stack:
+        where, item = stack.pop()
+        if isinstance(item, str):
+            problem = text_problem(item)
+            if problem:
+                raise ValidationError(problem, field=where[:200] or "body")
+        elif isinstance(item, dict):
+            for key, value in item.items():
+                problem = text_problem(key)
+                if problem:
+                    raise ValidationError(f"a key {problem}", field=where[:200] or "body")
+                stack.append((f"{where}.{key}" if where else key, value))
+        elif isinstance(item, list):
+            stack.extend((f"{where}[{i}]", value) for i, value in enumerate(item))
+
+
+def refuse_nul_in_url() -> None:
+    """Refuse NUL in a path parameter or the query string: a 400, not a database error."""
+    for source, values in (
+        ("path", (request.view_args or {}).items()),
+        ("query", request.args.items(multi=True)),
+    ):
+        for name, value in values:
+            for text in (name, value):
+                if isinstance(text, str) and "\x00" in text:
+                    raise ValidationError(
+                        f"{source} parameter must not contain NUL characters",
+                        field=name[:100].replace("\x00", "\\0"),
+                    )
+
+
+def responses(
+    *pairs, errors: tuple[int, ...] = (400, 401), headers: dict[int, dict] | None = None
+) -> dict:
+    """OpenAPI responses: (status, schema or None, description) pairs plus error statuses.
+
+    ``headers`` maps a status to the response headers it carries (``LOCATION`` ...).
+    """
     out: dict = {}
     for status, schema, description in pairs:
         out[str(status)] = {"description": description}
         if schema is not None:
             out[str(status)]["content"] = {"application/json": {"schema": schema}}
+    if 415 in errors and 413 not in errors:
+        errors = (*errors, 413)  # a route that reads a JSON body also refuses one too large
     for status in errors:
         out[str(status)] = {
             "description": HTTP_TEXT.get(status, "error"),
             "content": {"application/json": {"schema": "ErrorEnvelope"}},
         }
+    if "401" in out:
+        out["401"]["headers"] = WWW_AUTHENTICATE
+    for status, declared in (headers or {}).items():
+        out[str(status)]["headers"] = declared
     return {"responses": out}
+
+
+def _header(description: str, required: bool = True) -> dict:
+    return {"description": description, "required": required, "schema": {"type": "string"}}
+
+
+#: the Location of what a 201 or 202 created
+LOCATION = {"Location": _header("URL of the created resource")}
+WWW_AUTHENTICATE = {"WWW-Authenticate": _header("the Bearer challenge")}
 
 
 HTTP_TEXT = {

@@ -7,7 +7,7 @@ from flask_smorest import Blueprint
 
 from bigdata_paas.api import schemas
 from bigdata_paas.api.auth import admin_required
-from bigdata_paas.api.common import doc_body, json_body, responses, runtime
+from bigdata_paas.api.common import LOCATION, doc_body, json_body, responses, runtime
 from bigdata_paas.operations import inventory as ops
 from bigdata_paas.pipeline.publish import kick_queue
 
@@ -28,7 +28,9 @@ def list_hosts():
 @blp.route("/hosts", methods=["POST"])
 @blp.doc(
     **doc_body(schemas.HostIn),
-    **responses((201, schemas.Host, "added"), errors=(400, 401, 403, 409, 415)),
+    **responses(
+        (201, schemas.Host, "added"), errors=(400, 401, 403, 409, 415), headers={201: LOCATION}
+    ),
 )
 @admin_required
 def add_host():
@@ -94,7 +96,9 @@ def list_networks():
 @blp.route("/networks", methods=["POST"])
 @blp.doc(
     **doc_body(schemas.NetworkIn),
-    **responses((201, schemas.Network, "added"), errors=(400, 401, 403, 409, 415)),
+    **responses(
+        (201, schemas.Network, "added"), errors=(400, 401, 403, 409, 415), headers={201: LOCATION}
+    ),
 )
 @admin_required
 def add_network():

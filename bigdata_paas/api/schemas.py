@@ -10,14 +10,18 @@ from marshmallow import Schema, fields
 
 
 class ErrorBody(Schema):
-    code = fields.String(metadata={"description": "stable machine code, e.g. invalid_input"})
-    message = fields.String(metadata={"description": "what is wrong, naming the field"})
+    code = fields.String(
+        required=True, metadata={"description": "stable machine code, e.g. invalid_input"}
+    )
+    message = fields.String(
+        required=True, metadata={"description": "what is wrong, naming the field"}
+    )
     details = fields.Dict()
 
 
 class Error(Schema):
-    error = fields.Nested(ErrorBody)
-    status = fields.Integer()
+    error = fields.Nested(ErrorBody, required=True)
+    status = fields.Integer(required=True, metadata={"description": "the HTTP status again"})
 
 
 class ServiceIn(Schema):
@@ -34,6 +38,9 @@ class Service(Schema):
     template_format = fields.String()
     options = fields.Boolean()
     orquestrator = fields.Boolean()
+    orquestrator_timeout = fields.Integer(
+        allow_none=True, metadata={"description": "seconds; null for the default"}
+    )
     ready = fields.Boolean()
     missing = fields.List(fields.String())
     created_at = fields.String()
@@ -78,8 +85,8 @@ class Node(Schema):
 
 
 class InstanceError(Schema):
-    step = fields.String()
-    reason = fields.String()
+    step = fields.String(allow_none=True)
+    reason = fields.String(allow_none=True)
 
 
 class Instance(Schema):
@@ -87,7 +94,7 @@ class Instance(Schema):
     name = fields.String()
     service = fields.String()
     version = fields.String()
-    user = fields.String()
+    user = fields.String(allow_none=True)
     status = fields.String(
         metadata={
             "enum": [
@@ -145,6 +152,9 @@ class Logs(Schema):
 
 
 class Plan(Schema):
+    service = fields.String()
+    version = fields.String()
+    strategy = fields.String(metadata={"enum": ["binpack", "spread"]})
     fits = fields.Boolean()
     reason = fields.String()
     nodes = fields.Integer()
@@ -176,7 +186,12 @@ class HostPatch(Schema):
     labels = fields.Dict(keys=fields.String(), values=fields.String())
 
 
+class HostDiskState(HostDisk):
+    free = fields.Boolean(metadata={"description": "no node holds it"})
+
+
 class Host(HostIn):
+    disks = fields.List(fields.Nested(HostDiskState))
     allocated = fields.Dict()
     free = fields.Dict()
     nodes = fields.List(fields.Dict())
@@ -190,8 +205,8 @@ class Hosts(Schema):
 class NetworkIn(Schema):
     name = fields.String(required=True, metadata={"example": "lan"})
     cidr = fields.String(required=True, metadata={"example": "10.0.0.0/24"})
-    gateway = fields.String()
-    bridge = fields.String()
+    gateway = fields.String(allow_none=True)
+    bridge = fields.String(allow_none=True)
     reserved = fields.List(fields.String())
 
 

@@ -80,7 +80,8 @@ def validate_host(body: Any) -> dict:
             problems.append({"field": f"{where}.name", "message": "must be a disk name"})
         elif disk["name"] in seen:
             problems.append({"field": f"{where}.name", "message": "duplicate disk name"})
-        seen.add(disk.get("name"))
+        else:
+            seen.add(disk["name"])
         if not isinstance(disk.get("type", "hdd"), str) or not NAME_RE.match(
             disk.get("type", "hdd")
         ):
@@ -219,7 +220,10 @@ def add_network(session: Session, body: Any) -> Network:
         )
     cidr = None
     try:
-        cidr = ipaddress.ip_network(body.get("cidr"), strict=True)
+        if not isinstance(body.get("cidr"), str):
+            # ip_network() also takes integers (and booleans): 5 would be 0.0.0.5/32
+            raise TypeError("not a string")
+        cidr = ipaddress.ip_network(body["cidr"], strict=True)
         if cidr.num_addresses < 4:
             raise ValueError("too small")
     except (TypeError, ValueError) as exc:
