@@ -88,6 +88,12 @@ class Conflict(PaasError):
     code = "conflict"
 
 
+class IdempotencyConflict(Conflict):
+    """An Idempotency-Key that this user already used for a different launch."""
+
+    code = "idempotency_key_reused"
+
+
 class Unavailable(PaasError):
     """A dependency (broker, database) cannot be reached right now."""
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import re
+
 from flask import g, jsonify, request, url_for
 from flask_smorest import Blueprint
 
 from bigdata_paas.api import schemas
 from bigdata_paas.api.auth import admin_required
-from bigdata_paas.api.common import doc_body, json_body, responses, runtime
-from bigdata_paas.errors import Forbidden, NotFound
+from bigdata_paas.api.common import LOCATION, doc_body, json_body, responses, runtime
+from bigdata_paas.errors import Forbidden, NotFound, ValidationError
 from bigdata_paas.operations import instances as instance_ops
 from bigdata_paas.operations import services as ops
 
@@ -26,7 +28,11 @@ def list_services():
 @blp.route("/services", methods=["POST"])
 @blp.doc(
     **doc_body(schemas.ServiceIn),
-    **responses((201, schemas.Service, "registered"), errors=(400, 401, 403, 409, 415)),
+    **responses(
+        (201, schemas.Service, "registered"),
+        errors=(400, 401, 403, 409, 415),
+        headers={201: LOCATION},
+    ),
 )
 @admin_required
 def register_service():
@@ -70,27 +76,75 @@ def delete_service(name: str, version: str):
     return "", 204
 
 
+#: what an Idempotency-Key may be: 1..255 visible ASCII characters (a UUID is a good one)
+IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")
+
+
+def idempotency_key() -> str | None:
+    """The launch's ``Idempotency-Key`` header, validated; None when it is absent."""
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return None
+    if not IDEMPOTENCY_KEY.fullmatch(key):
+        raise ValidationError(
+            "must be 1 to 255 visible ASCII characters (no spaces), e.g. a UUID",
+            field="Idempotency-Key",
+        )
+    return key
+
+
 @blp.route("/services/<name>/<version>", methods=["POST"])
 @blp.doc(
     **doc_body(
         {"type": "object", "additionalProperties": True, "example": {"slaves.number": 3}},
         "option values; {} for the defaults",
     ),
+    parameters=[
+        {
+            "name": "Idempotency-Key",
+            "in": "header",
+            "required": False,
+            "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"},
+            "description": "makes the launch safe to retry: the same key with the same "
+            "service, version and options answers the first launch's instance again "
+            "(202, same id and Location, header Idempotent-Replayed: true) and starts "
+            "nothing; with anything else it is a 409 (idempotency_key_reused). Keys are "
+            "per user and live as long as the instance; a launch that answered 503 left "
+            "nothing, so its key launches anew.",
+            "example": "5f1c2e0a-launch-1",
+        }
+    ],
     **responses(
-        (202, schemas.Instance, "accepted: the pipeline runs"),
+        (202, schemas.Instance, "accepted: the pipeline runs (or an earlier launch's replay)"),
         errors=(400, 401, 404, 409, 415, 422, 503),
+        headers={
+            202: {
+                **LOCATION,
+                "Idempotent-Replayed": {
+                    "description": "`true` when an earlier launch with this Idempotency-Key "
+                    "made the instance",
+                    "required": False,
+                    "schema": {"type": "string", "enum": ["true"]},
+                },
+            }
+        },
     ),
 )
 def launch(name: str, version: str):
     """Launch an instance of the service with the given options."""
+    key = idempotency_key()
     values = json_body(empty={})
     rt = runtime()
     with rt.db.session() as session:
-        instance = instance_ops.launch_instance(rt, session, g.user, name, version, values)
-        body = instance.to_dict()
+        launched = instance_ops.launch_instance(
+            rt, session, g.user, name, version, values, idempotency_key=key
+        )
+        body = launched.instance.to_dict()
     response = jsonify(body)
     response.status_code = 202
     response.headers["Location"] = url_for("instances.instance_detail", instance_id=body["id"])
+    if launched.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
     return response
 
 

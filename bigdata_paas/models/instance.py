@@ -17,7 +17,11 @@ def new_instance_id() -> str:
 
 class Instance(Base):
     __tablename__ = "instances"
-    __table_args__ = (Index("ix_instances_status_queued_at", "status", "queued_at"),)
+    __table_args__ = (
+        Index("ix_instances_status_queued_at", "status", "queued_at"),
+        # One launch per (user, Idempotency-Key); rows without a key (NULL) never collide.
+        UniqueConstraint("user_id", "idempotency_key"),
+    )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_instance_id)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
@@ -43,6 +47,10 @@ class Instance(Base):
     run_attempts: Mapped[int] = mapped_column(default=0, server_default="0")
     # Refreshed while an orquestrator command runs; the sweep takes a stale one as lost.
     heartbeat_at: Mapped[datetime | None]
+    # The launch's Idempotency-Key header, and a digest of what it launched (service,
+    # version, options) to tell a retry from another launch under the same key.
+    idempotency_key: Mapped[str | None] = mapped_column(String(255))
+    launch_digest: Mapped[str | None] = mapped_column(String(64))
 
     user = relationship("User")
     nodes: Mapped[list[Node]] = relationship(

@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 from typing import Any
 
 from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from bigdata_paas import states
-from bigdata_paas.errors import Conflict, NotFound, PaasError, Unavailable, ValidationError
+from bigdata_paas.errors import (
+    Conflict,
+    IdempotencyConflict,
+    NotFound,
+    PaasError,
+    Unavailable,
+    ValidationError,
+)
 from bigdata_paas.models import Event, Instance, LogLine, Service, User, new_instance_id
 from bigdata_paas.operations.lifecycle import advance
 from bigdata_paas.operations.placement import compute, node_demands
@@ -61,10 +71,59 @@ def dry_render(
     return merged, validate_spec(spec, max_nodes=rt.config.MAX_NODES)
 
 
+@dataclasses.dataclass
+class Launch:
+    """What a launch answered: the instance, and whether an earlier launch made it."""
+
+    instance: Instance
+    replayed: bool = False
+
+
+def launch_digest(name: str, version: str, values: Any) -> str:
+    """A digest of what a launch asks for: equal JSON (any key order, any spacing) is equal."""
+    canonical = json.dumps(
+        [name, version, values], sort_keys=True, separators=(",", ":"), ensure_ascii=True
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _keyed(session: Session, user: User, key: str) -> Instance | None:
+    return session.scalar(
+        select(Instance).where(Instance.user_id == user.id, Instance.idempotency_key == key)
+    )
+
+
+def _replay(instance: Instance, key: str, digest: str) -> Launch:
+    if instance.launch_digest != digest:
+        raise IdempotencyConflict(
+            f"Idempotency-Key {key!r} was already used for another launch "
+            f"({instance.service_name}/{instance.service_version}, instance {instance.id}) "
+            "with a different service, version or options; use a new key for a new launch",
+            details={"instance": instance.id},
+        )
+    return Launch(instance, replayed=True)
+
+
 def launch_instance(
-    rt: Runtime, session: Session, user: User, name: str, version: str, values: Any
-) -> Instance:
-    """Validate, commit the instance, then start the pipeline; nothing stays if that fails."""
+    rt: Runtime,
+    session: Session,
+    user: User,
+    name: str,
+    version: str,
+    values: Any,
+    idempotency_key: str | None = None,
+) -> Launch:
+    """Validate, commit the instance, then start the pipeline; nothing stays if that fails.
+
+    With an ``idempotency_key``, a launch this user already made with that key is answered
+    again (same service, version and options) or refused with a conflict (anything else);
+    the unique (user, key) constraint settles two concurrent launches with one key.
+    """
+    digest = launch_digest(name, version, values) if idempotency_key else None
+    if idempotency_key:
+        existing = _keyed(session, user, idempotency_key)
+        if existing is not None:
+            return _replay(existing, idempotency_key, digest)
     service = get_service(session, name, version)
     _ready(service)
     instance_id = new_instance_id()
@@ -77,9 +136,26 @@ def launch_instance(
         service_version=service.version,
         status=states.PENDING,
         options=values,
+        idempotency_key=idempotency_key,
+        launch_digest=digest,
     )
     session.add(instance)
-    session.flush()
+    try:
+        session.flush()
+    except IntegrityError:
+        # With a key, this is the (user, key) constraint: a concurrent launch with the key
+        # committed first. Answer with its instance, as if this request came after it.
+        session.rollback()
+        winner = _keyed(session, user, idempotency_key) if idempotency_key else None
+        if winner is None:
+            if idempotency_key is None:
+                raise
+            # The winner's publish failed and removed it: as for the winner, nothing started.
+            raise Unavailable(
+                "a concurrent launch with this Idempotency-Key could not start; "
+                "nothing was started, try again"
+            ) from None
+        return _replay(winner, idempotency_key, digest)
     session.add(
         Event(
             instance_id=instance_id,
@@ -92,10 +168,11 @@ def launch_instance(
     try:
         publish_launch(rt.celery, instance_id)
     except Unavailable:
+        # The key goes with the row: a retry with the same key launches again.
         session.execute(delete(Instance).where(Instance.id == instance_id))
         session.commit()
         raise
-    return instance
+    return Launch(instance)
 
 
 def plan(rt: Runtime, session: Session, user: User, name: str, version: str, values: Any) -> dict:
