@@ -367,8 +367,13 @@ def merge_options(doc: dict[str, Any], values: Any) -> dict[str, Any]:
     for name, value in values.items():
         if name not in defaults:
             message = "unknown option"
-            # difflib is quadratic; only suggest for names that could be real.
-            if isinstance(name, str) and len(name) <= MAX_NAME_LENGTH:
+            # difflib is quadratic; only suggest for names that could be real, and only
+            # in the problems reported (a 1 MB body of unknown keys must stay cheap).
+            if (
+                isinstance(name, str)
+                and len(name) <= MAX_NAME_LENGTH
+                and len(problems) < MAX_PROBLEMS
+            ):
                 close = difflib.get_close_matches(name, list(defaults), n=1)
                 if close:
                     message += f"; did you mean {close[0]!r}?"

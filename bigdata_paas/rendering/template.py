@@ -552,11 +552,16 @@ def _refuse_constant(name: str) -> Any:
     raise _ParseError(f"rendered template is not valid JSON: {name} is not allowed")
 
 
+_TOO_DEEP = "rendered template is nested too deeply"
+
+
 def _parse(text: str, fmt: str) -> Any:
     """Parse rendered text; raise _ParseError naming the line of the rendered text."""
     if fmt == "json":
         try:
             return json.loads(text, parse_constant=_refuse_constant)
+        except RecursionError:
+            raise _ParseError(_TOO_DEEP) from None
         except json.JSONDecodeError as exc:
             near = _excerpt(text, exc.lineno)
             raise _ParseError(
@@ -566,6 +571,8 @@ def _parse(text: str, fmt: str) -> Any:
             ) from None
     try:
         return yaml.safe_load(text)
+    except RecursionError:
+        raise _ParseError(_TOO_DEEP) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         lineno = mark.line + 1 if mark is not None else None
@@ -674,6 +681,16 @@ def _child_work(
             )
         except (TypeError, ValueError) as exc:
             raise _ParseError(f"rendered template holds a value JSON cannot store: {exc}") from None
+        except RecursionError:
+            raise _ParseError(_TOO_DEEP) from None
+        if fmt is not None:
+            # "\ud800" is valid JSON but no text: no database column could store a spec or
+            # an error message that holds it.
+            try:
+                payload.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                bad = exc.object[exc.start : exc.end]
+                raise _ParseError(f"rendered spec holds a lone surrogate {bad!r}") from None
         # YAML aliases can expand a small document into a huge one.
         if len(payload) > 4 * limits.max_output + 1024:
             raise _ParseError(
@@ -957,7 +974,9 @@ def _render_isolated(
         raise _child_failure(status, limits)
     if "error" in result:
         line = result.get("line")
-        raise TemplateError(str(result["error"]), line=line if isinstance(line, int) else None)
+        # A message may quote the template's own strings: keep it storable UTF-8 text.
+        message = str(result["error"]).encode("utf-8", "backslashreplace").decode("utf-8")
+        raise TemplateError(message, line=line if isinstance(line, int) else None)
     return result.get("ok")
 
 
