@@ -316,8 +316,14 @@ class LogWriter:
         self.flushed_at = time.monotonic()
 
 
-def run_orquestrator(rt: Runtime, instance_id: str, command: str) -> tuple[bool, str]:
-    """Run the service's orquestrator ``command`` for the instance; (ok, how it ended)."""
+def run_orquestrator(
+    rt: Runtime, instance_id: str, command: str, *, keep_heartbeat: bool = False
+) -> tuple[bool, str]:
+    """Run the service's orquestrator ``command`` for the instance; (ok, how it ended).
+
+    The heartbeat beats while the command runs and is cleared when it ends, unless
+    ``keep_heartbeat``: the caller's step goes on, and clears it itself.
+    """
     with rt.db.session() as session:
         instance = session.get(Instance, instance_id)
         service = session.get(Service, instance.service_id) if instance.service_id else None
@@ -350,7 +356,13 @@ def run_orquestrator(rt: Runtime, instance_id: str, command: str) -> tuple[bool,
         on_tick=Heartbeat(rt, instance_id),
     )
     writer.flush()
-    # No command runs any more: a destroy may claim the instance at once.
+    if not keep_heartbeat:
+        clear_heartbeat(rt, instance_id)
+    return result.ok, result.describe(command)
+
+
+def clear_heartbeat(rt: Runtime, instance_id: str) -> None:
+    """No command runs any more: a destroy may claim the instance at once."""
     with rt.db.session() as session:
         session.execute(
             update(Instance)
@@ -359,7 +371,6 @@ def run_orquestrator(rt: Runtime, instance_id: str, command: str) -> tuple[bool,
             .execution_options(synchronize_session=False)
         )
         session.commit()
-    return result.ok, result.describe(command)
 
 
 class Heartbeat:
@@ -416,8 +427,10 @@ def run(rt: Runtime, instance_id: str, token: str | None = None) -> str:
             return "skipped"
         note(session, instance_id, "run", states.SCHEDULED, "orquestrator start began")
         session.commit()
+    # The heartbeat lasts until the health check ends: a worker that dies while the check
+    # waits loses the run as surely as one that dies during start.
     try:
-        ok, how = run_orquestrator(rt, instance_id, "start")
+        ok, how = run_orquestrator(rt, instance_id, "start", keep_heartbeat=True)
     except (OSError, RuntimeError) as exc:
         ok, how = False, f"could not start the orquestrator: {exc}"
     if ok:
@@ -425,7 +438,15 @@ def run(rt: Runtime, instance_id: str, token: str | None = None) -> str:
         how = f"{how}; {health}"
     if ok:
         with rt.db.session() as session:
-            moved = advance(session, instance_id, "run", states.SCHEDULED, states.RUNNING, how)
+            moved = advance(
+                session,
+                instance_id,
+                "run",
+                states.SCHEDULED,
+                states.RUNNING,
+                how,
+                heartbeat_at=None,
+            )
             session.commit()
         if moved:
             return states.RUNNING
@@ -448,10 +469,22 @@ def check_health(rt: Runtime, instance_id: str) -> tuple[bool, str]:
     targets = check_targets(nodes)
     if not targets:
         return True, "no check_ports to wait for"
-    missing = wait_for_ports(targets, rt.config.HEALTH_TIMEOUT)
+    missing = wait_beating(rt, instance_id, targets)
     if missing:
         return False, describe_missing(missing, rt.config.HEALTH_TIMEOUT)
     return True, f"{len(targets)} check port(s) answered"
+
+
+def wait_beating(rt: Runtime, instance_id: str, targets: list) -> list:
+    """wait_for_ports for HEALTH_TIMEOUT, in slices between which the heartbeat beats."""
+    beat = Heartbeat(rt, instance_id)
+    deadline = time.monotonic() + rt.config.HEALTH_TIMEOUT
+    while True:
+        beat()
+        left = max(0.0, deadline - time.monotonic())
+        targets = wait_for_ports(targets, min(left, rt.config.HEARTBEAT_INTERVAL))
+        if not targets or time.monotonic() >= deadline:
+            return targets
 
 
 def stop_quietly(rt: Runtime, instance_id: str, step: str) -> None:
@@ -572,18 +605,50 @@ def sweep(rt: Runtime) -> dict[str, int]:
                 publish_run(rt.celery, instance_id)
                 counts["restarted"] += 1
             continue
-        if status == states.DESTROYING:
-            if alive:
-                continue
+        if status == states.DESTROYING and alive:
+            continue
+        step = "destroy" if status == states.DESTROYING else NEXT_STEP[status]
+        if not _claim_stale(rt, instance_id, status, stale, step):
+            continue  # moved on meanwhile, or another sweep of a backlog took it
+        if step == "destroy":
             publish_destroy(rt.celery, instance_id)
         else:
-            first = LAUNCH_STEPS.index(NEXT_STEP[status])
-            publish_chain(rt.celery, instance_id, LAUNCH_STEPS[first:])
+            publish_chain(rt.celery, instance_id, LAUNCH_STEPS[LAUNCH_STEPS.index(step) :])
         counts["republished"] += 1
     kick_queue(rt.celery)
     if any(counts.values()):
         log.info("sweep: %s", counts)
     return counts
+
+
+def _claim_stale(rt: Runtime, instance_id: str, status: str, stale, step: str) -> bool:
+    """Restart the deadline of an instance still stale in ``status``, saying so in its
+    events; True if this sweep won it and is to publish ``step`` again.
+
+    Sweeps pile up while no worker runs (beat keeps sending them): the first one of
+    the backlog republishes, the others find the deadline restarted and publish nothing.
+    """
+    with rt.db.session() as session:
+        claimed = session.execute(
+            update(Instance)
+            .where(
+                Instance.id == instance_id,
+                Instance.status == status,
+                Instance.updated_at < stale,
+            )
+            .values(updated_at=utcnow())
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if claimed:
+            note(
+                session,
+                instance_id,
+                "sweep",
+                status,
+                f"no progress for {rt.config.STALE_AFTER:g} s; {step} published again",
+            )
+        session.commit()
+    return bool(claimed)
 
 
 def _aware(value):
@@ -598,7 +663,8 @@ def _release_run_claim(rt: Runtime, instance_id: str, dead) -> bool:
             .where(
                 Instance.id == instance_id,
                 Instance.status == states.SCHEDULED,
-                Instance.heartbeat_at < dead,
+                # none: its worker died between the start's end and the step's
+                or_(Instance.heartbeat_at.is_(None), Instance.heartbeat_at < dead),
             )
             .values(run_token=None)
             .execution_options(synchronize_session=False)

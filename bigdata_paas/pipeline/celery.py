@@ -19,11 +19,17 @@ ORQUESTRATOR_QUEUE = "orquestrator"
 ORQUESTRATOR_TASKS = ("pipeline.run", "pipeline.destroy")
 #: kombu's filesystem transport with atomic publishing
 FILESYSTEM_TRANSPORT = "bigdata_paas.pipeline.fsbroker:Transport"
+#: seconds an AMQP socket read or write may block (at least the publish timeout)
+SOCKET_TIMEOUT = 10.0
 
 
 def broker_options(config: Config) -> dict:
     if not config.uses_filesystem_broker:
-        return {"confirm_publish": True}
+        # A broker under a memory or disk alarm stops reading from publishers: a confirm
+        # (publish.py) and then closing the connection would wait forever. Socket timeouts
+        # bound both; replies to the few synchronous AMQP calls come in milliseconds.
+        blocked = max(config.PUBLISH_TIMEOUT, SOCKET_TIMEOUT)
+        return {"confirm_publish": True, "read_timeout": blocked, "write_timeout": blocked}
     folder = config.broker_path
     folder.mkdir(parents=True, exist_ok=True)
     os.chmod(folder, 0o700)

@@ -19,9 +19,13 @@ def signature(celery: Celery, step: str, *args):
 
 
 def publish(celery: Celery, sig) -> None:
-    """Send ``sig``; an unreachable broker becomes Unavailable (503)."""
+    """Send ``sig``; an unreachable broker becomes Unavailable (503).
+
+    RabbitMQ confirms every message (``confirm_publish``) but, under a memory or disk alarm,
+    stops reading from publishers: the confirm is awaited for the publish timeout at most.
+    """
     try:
-        sig.apply_async()
+        sig.apply_async(confirm_timeout=celery.conf.broker_connection_timeout)
     except (OperationalError, OSError, ConnectionError) as exc:
         log.warning("broker unreachable while publishing %s: %s", sig.task, exc)
         raise Unavailable("the task broker is unreachable; nothing was started, try again") from exc
