@@ -19,6 +19,7 @@ from bigdata_paas.placement import (
     NodeDemand,
     NoFit,
     Placement,
+    Scheduler,
     feasible,
     place,
 )
@@ -62,7 +63,14 @@ def node_demands(spec: dict) -> list[NodeDemand]:
 
 def load_hosts(session: Session, *, empty: bool = False) -> list[HostView]:
     """The inventory as the engine sees it (``empty``: as if nothing were allocated)."""
-    hosts = session.scalars(select(Host).options(selectinload(Host.disks)).order_by(Host.id))
+    # populate_existing: a queue drain reads the inventory again after its own bulk UPDATEs,
+    # which leave hosts and disks already in the session stale.
+    hosts = session.scalars(
+        select(Host)
+        .options(selectinload(Host.disks))
+        .order_by(Host.id)
+        .execution_options(populate_existing=True)
+    )
     return [
         HostView(
             id=h.id,
@@ -132,6 +140,12 @@ def compute(session: Session, spec: dict, strategy: str) -> Placement:
         strategy=strategy,
         anti_affinity=spec.get("anti_affinity", "soft"),
     )
+
+
+def scheduler(session: Session, strategy: str) -> Scheduler:
+    """A scheduler over the free capacity as committed now: it places instance after instance,
+    each on what the ones before it left, without reading the inventory again."""
+    return Scheduler(load_hosts(session), load_networks(session), strategy=strategy)
 
 
 def placed_node(spec_node: dict, name: str, placement, host: Host) -> dict:
@@ -269,4 +283,5 @@ __all__ = [
     "compute",
     "lock_placement",
     "release",
+    "scheduler",
 ]
