@@ -33,6 +33,7 @@ format: install
 bench: install
 	$(BIN)/python bench/pipeline.py
 	$(BIN)/python bench/placement.py
+	$(BIN)/python bench/render.py
 
 clean:
 	rm -rf var .pytest_cache
