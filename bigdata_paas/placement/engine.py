@@ -267,7 +267,8 @@ def _in_name_order(hosts: Sequence[HostView]) -> list[HostView]:
 
 
 class _Cluster:
-    """The hosts as one call tracks them: free capacity by slot, and the sorted indexes."""
+    """The hosts as one call (or one Scheduler) tracks them: free capacity by slot, and the
+    sorted indexes."""
 
     def __init__(
         self,
@@ -561,7 +562,8 @@ class _Cluster:
         s, n, usable, empty = self.s, self.n, self.states, self.empty
         top, cap = s - 1, _CPU_CAP
         dl = self.ln if self.levels else 0
-        # Capacity only shrinks during a call: a host below the smallest node now stays so.
+        # Capacity only shrinks during a call: a host below the smallest node now stays so
+        # (a Scheduler keeps no floors: a later instance may have smaller nodes).
         # The floors are never negative, so they also keep out overcommitted hosts.
         low_cpu, low_mem, low_disks = self.floors.get(signature, (0, 0, 0))
         rows = zip(count(), self.hosts)
@@ -593,7 +595,8 @@ class _Cluster:
                 and (not low_disks or count_disks(slot) >= low_disks)
             ]
         if self.keys:
-            # The listing read capacity as given; put this call's earlier nodes into it.
+            # The listing read capacity as given; put the nodes placed since into it (this
+            # call's, or a Scheduler's earlier instances').
             stale = {self._given_key(slot) for slot in self.keys}
             keys = [key for key in keys if key not in stale]
             sn, hosts = self.sn, self.hosts
