@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from flask import current_app, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from bigdata_paas.errors import PaasError, ValidationError
 from bigdata_paas.runtime import Runtime
@@ -20,10 +21,23 @@ def runtime() -> Runtime:
     return current_app.extensions["paas"]
 
 
+def read_body(*, cache: bool = True) -> bytes:
+    """The request body; 413 when it is larger than MAX_CONTENT_LENGTH.
+
+    Werkzeug refuses a declared Content-Length over the limit, but a chunked body (no length)
+    is only cut at the limit: a body that fills it was longer, and is refused, not truncated.
+    """
+    raw = request.get_data(cache=cache)
+    limit = current_app.config.get("MAX_CONTENT_LENGTH")
+    if request.content_length is None and limit is not None and len(raw) >= limit:
+        raise RequestEntityTooLarge()
+    return raw
+
+
 def json_body(*, empty: Any = None) -> Any:
     """Parse the request body as JSON; ``empty`` is returned for an empty body if given."""
     content_type = request.mimetype
-    raw = request.get_data(cache=True)
+    raw = read_body()
     if not raw.strip() and empty is not None:
         return empty
     if content_type and content_type != "application/json" and not content_type.endswith("+json"):

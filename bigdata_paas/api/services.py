@@ -9,7 +9,14 @@ from flask_smorest import Blueprint
 
 from bigdata_paas.api import schemas
 from bigdata_paas.api.auth import admin_required
-from bigdata_paas.api.common import LOCATION, doc_body, json_body, responses, runtime
+from bigdata_paas.api.common import (
+    LOCATION,
+    doc_body,
+    json_body,
+    read_body,
+    responses,
+    runtime,
+)
 from bigdata_paas.errors import Forbidden, NotFound, ValidationError
 from bigdata_paas.operations import instances as instance_ops
 from bigdata_paas.operations import services as ops
@@ -193,7 +200,7 @@ def put_template(name: str, version: str):
     with rt.db.session() as session:
         service = ops.get_service(session, name, version)
         ops.set_template(
-            rt, session, service, request.get_data(cache=False), request.mimetype, g.user.name
+            rt, session, service, read_body(cache=False), request.mimetype, g.user.name
         )
         return jsonify(service.to_dict())
 
@@ -263,7 +270,7 @@ def put_orquestrator(name: str, version: str):
         ops.set_orquestrator(
             session,
             service,
-            request.get_data(cache=False),
+            read_body(cache=False),
             request.args.get("timeout"),
             runtime().config.ORQUESTRATOR_MAX_TIMEOUT,
         )

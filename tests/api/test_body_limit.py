@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 
 import pytest
@@ -64,4 +65,44 @@ def test_a_body_at_the_limit_is_accepted(client, admin):
         f"{API}/services", data=padded(LIMIT), content_type="application/json", headers=admin
     )
     assert response.status_code == 201
+    assert len(response.get_json()["description"]) > LIMIT - 100
+
+
+def chunked(client, admin, method: str, path: str, body: str, content_type: str):
+    """Send ``body`` as a chunked request does: no Content-Length, the input terminated
+    (what gunicorn tells the app), so the app learns the size only by reading."""
+    return client.open(
+        f"{API}{path}",
+        method=method,
+        input_stream=io.BytesIO(body.encode()),
+        content_type=content_type,
+        headers={**admin, "Transfer-Encoding": "chunked"},
+        environ_overrides={"wsgi.input_terminated": True},
+    )
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "content_type"),
+    [
+        ("POST", "/services", "application/json"),
+        ("PUT", "/services/t/1/template", "text/plain"),
+        ("PUT", "/services/t/1/orquestrator", "application/json"),
+        ("POST", "/services/t/1", "application/json"),
+    ],
+)
+def test_a_chunked_body_over_the_limit_is_a_413_not_a_truncated_body(
+    client, admin, method, path, content_type
+):
+    add_service(client, admin, "t", "1")
+    response = chunked(client, admin, method, path, padded(LIMIT + 500), content_type)
+    assert response.status_code == 413, response.get_json()
+    assert error_of(response)["code"] == "too_large"
+    detail = client.get(f"{API}/services/t/1", headers=admin).get_json()
+    assert (detail["template"], detail["orquestrator"]) == (False, False)
+    assert len(client.get(f"{API}/services", headers=admin).get_json()["services"]) == 1
+
+
+def test_a_chunked_body_under_the_limit_is_read_whole(client, admin):
+    response = chunked(client, admin, "POST", "/services", padded(LIMIT - 1), "application/json")
+    assert response.status_code == 201, response.get_json()
     assert len(response.get_json()["description"]) > LIMIT - 100
