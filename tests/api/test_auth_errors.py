@@ -14,6 +14,8 @@ from bigdata_paas import create_app
 from tests.api.support import API, error_of, launch
 from tests.conftest import ADMIN_TOKEN, base_env, bearer, load_example_hosts
 
+pytestmark = pytest.mark.security
+
 HEALTH = f"{API}/health"
 DOCS = {f"{API}/docs", f"{API}/openapi.json"}
 

@@ -9,6 +9,8 @@ import pytest
 
 from tests.api.support import API, add_service, error_of
 
+pytestmark = pytest.mark.security
+
 LIMIT = 2048
 
 

@@ -29,6 +29,8 @@ from tests.api.support import (
 )
 from tests.conftest import ADMIN_TOKEN, base_env, bearer, make_app
 
+pytestmark = pytest.mark.load  # issue 5, load: idempotent launch
+
 LAUNCH = f"{API}/services/tiny/1"
 
 

@@ -8,11 +8,15 @@ interleave in any order; here the test calls them itself in the worst order.
 
 from __future__ import annotations
 
+import pytest
+
 from bench.load import NAME, VERSION, register
 from bigdata_paas import states
 from bigdata_paas.operations import lifecycle
 from tests.conftest import ADMIN_TOKEN
 from tests.placement.helpers import assert_no_overcommit, rows
+
+pytestmark = pytest.mark.load
 
 CAPACITY = 10
 
