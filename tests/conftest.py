@@ -12,6 +12,7 @@ import os
 import random
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -235,6 +236,29 @@ def wait_for_status(
             return body
         time.sleep(0.05)
     raise AssertionError(f"instance {instance_id} stayed {body.get('status')}: {body}")
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until(predicate, what, timeout: float = 60, interval: float = 0.1):
+    """Poll ``predicate`` until it returns something truthy; return it.
+
+    ``what`` is a string, or a callable giving the state to report on a timeout.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            detail = what() if callable(what) else what
+            raise AssertionError(f"timed out waiting for {detail}")
+        time.sleep(interval)
 
 
 def services_or_skip() -> None:

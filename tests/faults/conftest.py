@@ -10,11 +10,9 @@ import os
 import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -25,7 +23,7 @@ from sqlalchemy import select
 
 from bigdata_paas import states
 from bigdata_paas.models import Address, Host, HostDisk, Instance, Node
-from tests.conftest import REQUIRE_SERVICES, ROOT, bearer, make_app
+from tests.conftest import REQUIRE_SERVICES, ROOT, bearer, free_port, make_app, wait_until
 
 API = "/bigdata/api/v1"
 SERVICE = ("faulty", "1")
@@ -56,24 +54,6 @@ if sys.argv[1] == "start" and options["hang"] and not os.path.exists("first-star
     sys.exit(3)
 print(sys.argv[1], "done")
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_until(predicate, what: str, timeout: float = 60, interval: float = 0.1):
-    """Poll ``predicate`` until it returns something truthy; return it."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(interval)
 
 
 class Deployment:

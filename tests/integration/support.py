@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 API = "/bigdata/api/v1"
 
 
@@ -40,14 +38,3 @@ def assert_nothing_allocated(client, headers) -> None:
     for host in listed:
         assert host["allocated"] == {"cpu": 0, "mem": 0, "disks": 0}, host
         assert all(disk["free"] for disk in host["disks"]), host
-
-
-def wait_until(predicate, what: str, timeout: float = 60, interval: float = 0.1):
-    """Poll ``predicate`` until it returns something truthy; return it."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out waiting for {what}")

@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from tests.conftest import Worker, load_example_hosts, register_example, wait_for_status
+from tests.conftest import Worker, load_example_hosts, register_example, wait_for_status, wait_until
 from tests.integration.support import (
     API,
     assert_nothing_allocated,
@@ -17,7 +17,6 @@ from tests.integration.support import (
     hosts,
     launch,
     log_lines,
-    wait_until,
 )
 
 pytestmark = pytest.mark.integration

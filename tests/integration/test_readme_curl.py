@@ -12,7 +12,6 @@ import os
 import shlex
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import urllib.error
@@ -23,8 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ADMIN_TOKEN, EXAMPLES, ROOT, Worker
-from tests.integration.support import wait_until
+from tests.conftest import ADMIN_TOKEN, EXAMPLES, ROOT, Worker, free_port, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -40,12 +38,6 @@ REGISTER = [
 ]
 LAUNCH_GLUSTER = """curl -H "Content-type: application/json" -X POST -d '{"size": 2, "disks": 2}' $API/services/gluster/3.7.11"""  # noqa: E501
 LAUNCH_CDH = '''curl -X POST $API/services/cdh/5.7.2 -d '{"slaves.number": 3}' -H "Content-type: application/json"'''  # noqa: E501
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def stop_group(process: subprocess.Popen) -> None:

@@ -35,7 +35,9 @@ from tests.placement.helpers import (
     assert_no_overcommit,
     assert_nothing_allocated,
     inventory_snapshot,
+    queue_order,
     rows,
+    scheduling_order,
     status_counts,
     statuses,
     wait_until,
@@ -72,30 +74,11 @@ def stack(services_env, tmp_path):
         app.extensions["paas"].db.dispose()
 
 
-def queue_order(db, ids) -> list[str]:
-    """The queued instances among ``ids``, in submission (queue) order."""
-    wanted = set(ids)
-    queued = rows(db, "SELECT id FROM instances WHERE status = 'queued' ORDER BY queued_at, id")
-    return [i for (i,) in queued if i in wanted]
-
-
 def submission_order(db, ids) -> list[str]:
     """Every instance among ``ids`` in the order it joined the queue."""
     wanted = set(ids)
     found = rows(db, "SELECT id FROM instances WHERE queued_at IS NOT NULL ORDER BY queued_at, id")
     return [i for (i,) in found if i in wanted]
-
-
-def scheduling_order(db, ids) -> list[str]:
-    """The instances among ``ids`` in the order their placements were committed (event ids
-    come from one sequence, taken under the placement lock)."""
-    wanted = set(ids)
-    events = rows(
-        db,
-        "SELECT instance_id FROM events WHERE step = 'schedule' AND status = 'scheduled'"
-        " ORDER BY id",
-    )
-    return [i for (i,) in events if i in wanted]
 
 
 def settled(db, ids, expected: Counter):
@@ -195,7 +178,7 @@ def test_500_concurrent_launches_fill_capacity_for_100_then_drain_in_order(stack
     assert len(waves) == LAUNCHES // CAPACITY
 
     # Every queued instance was placed in the order it joined the queue.
-    assert scheduling_order(db, waiting) == waiting
+    assert [i for i, _at in scheduling_order(db, waiting)] == waiting
 
     # -- everything destroyed, the inventory exactly as it started ----------------------------
     assert status_counts(db, ids) == {"destroyed": LAUNCHES}

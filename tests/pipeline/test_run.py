@@ -6,7 +6,7 @@ import socket
 
 import pytest
 
-from tests.conftest import wait_for_status
+from tests.conftest import free_port, wait_for_status
 
 pytestmark = pytest.mark.integration
 
@@ -36,12 +36,6 @@ elif sys.argv[1] == "stop":
 """
 SILENT = 'import sys\nprint(sys.argv[1], "and listening to nothing")\n'
 FAILING = 'import sys\nprint("cannot", sys.argv[1], file=sys.stderr)\nsys.exit(3)\n'
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def answers(port: int) -> bool:

@@ -6,14 +6,15 @@ rows they consume, so that is where an over-commit or a double allocation would 
 
 from __future__ import annotations
 
+import functools
 import json
-import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import select, text
 
 from bigdata_paas.models import Node
+from tests.conftest import wait_until as _wait_until
 
 API = "/bigdata/api/v1"
 
@@ -152,21 +153,6 @@ def get(client, headers, instance_id: str) -> dict:
     return response.get_json()
 
 
-def wait_until(predicate, what, timeout: float = 120, interval: float = 0.2):
-    """Poll ``predicate`` until it returns something truthy; return it.
-
-    ``what`` is a string or a callable giving the state to report on a timeout.
-    """
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    detail = what() if callable(what) else what
-    raise AssertionError(f"timed out waiting for {detail}")
-
-
 # -- the database, read directly ---------------------------------------------------------------
 
 
@@ -185,6 +171,29 @@ def statuses(db, ids) -> dict[str, tuple[str, str | None]]:
         for i, status, reason in rows(db, "SELECT id, status, wait_reason FROM instances")
         if i in wanted
     }
+
+
+def queue_order(db, ids) -> list[str]:
+    """The queued instances among ``ids``, in submission (queue) order."""
+    wanted = set(ids)
+    queued = rows(db, "SELECT id FROM instances WHERE status = 'queued' ORDER BY queued_at, id")
+    return [i for (i,) in queued if i in wanted]
+
+
+def scheduling_order(db, ids) -> list[tuple[str, object]]:
+    """(instance, time) of every ``schedule -> scheduled`` event among ``ids``, in the order
+    the placements were committed (the event ids come from one sequence, under the lock)."""
+    wanted = set(ids)
+    events = rows(
+        db,
+        "SELECT instance_id, at FROM events WHERE step = 'schedule' AND status = 'scheduled'"
+        " ORDER BY id",
+    )
+    return [(i, at) for i, at in events if i in wanted]
+
+
+#: the suite's wait_until with the patience of placement tests (many launches to settle)
+wait_until = functools.partial(_wait_until, timeout=120, interval=0.2)
 
 
 def status_counts(db, ids) -> Counter:

@@ -23,8 +23,10 @@ from tests.placement.helpers import (
     get,
     in_threads,
     launch,
+    queue_order,
     register_service,
     rows,
+    scheduling_order,
     status_counts,
     statuses,
     wait_until,
@@ -39,25 +41,6 @@ LAUNCHES = 50
 #: interchangeable, so no placement order can fit more or fewer than 20 instances.
 FIT = 20
 NODE_MEM = 1024
-
-
-def queue_order(db, ids) -> list[str]:
-    """The queued instances among ``ids``, in submission (queue) order."""
-    wanted = set(ids)
-    queued = rows(db, "SELECT id FROM instances WHERE status = 'queued' ORDER BY queued_at, id")
-    return [i for (i,) in queued if i in wanted]
-
-
-def scheduling_order(db, ids) -> list[tuple[str, object]]:
-    """(instance, time) of every ``schedule -> scheduled`` event among ``ids``, in the order
-    the placements were committed (the event ids come from one sequence, under the lock)."""
-    wanted = set(ids)
-    events = rows(
-        db,
-        "SELECT instance_id, at FROM events WHERE step = 'schedule' AND status = 'scheduled'"
-        " ORDER BY id",
-    )
-    return [(i, at) for i, at in events if i in wanted]
 
 
 def settled(db, ids, *, destroyed=()):
