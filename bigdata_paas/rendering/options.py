@@ -70,17 +70,14 @@ def _short(name: str) -> str:
     return name if len(name) <= MAX_NAME_LENGTH else name[:MAX_NAME_LENGTH] + "..."
 
 
+#: the types an option's default may have
+OPTION_TYPES = ("boolean", "integer", "number", "string")
+
+
 def option_type(value: Any) -> str | None:
     """Return the option type of a default, or None when it cannot be a default."""
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    return None
+    kind = _type_name(value)
+    return kind if kind in OPTION_TYPES else None
 
 
 def _fits_type(value: Any, kind: str) -> bool:
