@@ -122,6 +122,9 @@ class Node(Base):
 
 class Event(Base):
     __tablename__ = "events"
+    # Streams resume after an event id: SQLite must never hand out an id again (it would
+    # reuse the highest one after a delete without AUTOINCREMENT).
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(primary_key=True)
     instance_id: Mapped[str] = mapped_column(
@@ -134,6 +137,8 @@ class Event(Base):
 
     def to_dict(self) -> dict:
         return {
+            "id": self.id,
+            "instance_id": self.instance_id,
             "at": iso(self.at),
             "step": self.step,
             "status": self.status,
@@ -143,6 +148,7 @@ class Event(Base):
 
 class LogLine(Base):
     __tablename__ = "log_lines"
+    __table_args__ = {"sqlite_autoincrement": True}  # as for events: ids are stream cursors
 
     id: Mapped[int] = mapped_column(primary_key=True)
     instance_id: Mapped[str] = mapped_column(
