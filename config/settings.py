@@ -116,6 +116,26 @@ class Config:
         "binpack", _choice("binpack", "spread"), "how hosts are scored"
     )
     PAGE_SIZE: int = setting(50, _positive_int, "default page size of listings")
+    WEB_WORKERS: int = setting(2, _positive_int, "gunicorn worker processes of the web process")
+    WEB_THREADS: int = setting(
+        256, _positive_int, "threads per web worker (gthread); each open event stream holds one"
+    )
+    STREAM_KEEPALIVE: float = setting(
+        15.0, _positive_float, "seconds between keep-alive comments of a quiet event stream"
+    )
+    STREAM_POLL_INTERVAL: float = setting(
+        0.5, _positive_float, "seconds between a web process's looks for new events (streams open)"
+    )
+    STREAM_MAX_AGE: float = setting(
+        3600.0,
+        _positive_float,
+        "seconds a stream or long-poll stays open before the client resumes",
+    )
+    STREAM_GAP_TIMEOUT: float = setting(
+        10.0,
+        _positive_float,
+        "PostgreSQL: seconds streams wait for an open transaction that may commit an older event",
+    )
     LOG_LEVEL: str = setting("INFO", _choice("DEBUG", "INFO", "WARNING", "ERROR"), "log level")
     TESTING: bool = setting(False, _bool, "test mode")
 
@@ -141,6 +161,12 @@ class Config:
     @property
     def database_url(self) -> str:
         return self.DATABASE_URL or f"sqlite:///{self.data_path / 'paas.sqlite3'}"
+
+    @property
+    def stream_limit(self) -> int:
+        """Streams and long-polls one web worker holds at once: its threads but a reserve, so
+        that ordinary requests always find a thread."""
+        return max(1, self.WEB_THREADS - max(4, self.WEB_THREADS // 8))
 
     @property
     def broker_url(self) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Flask
 from flask_smorest import Api
 
-from bigdata_paas.api import health, instances, inventory, schemas, services, users
+from bigdata_paas.api import health, instances, inventory, schemas, services, streams, users
 from bigdata_paas.api.auth import init_auth
 from bigdata_paas.api.common import refuse_nul_in_url
 from bigdata_paas.api.errors import init_errors
@@ -39,6 +39,7 @@ def init_api(app: Flask) -> Api:
     api.spec.components.schema("ErrorEnvelope", schema=schemas.Error)
     for blueprint in (health.blp, services.blp, instances.blp, inventory.blp, users.blp):
         api.register_blueprint(blueprint, url_prefix=PREFIX)
+    api.register_blueprint(streams.blp, url_prefix=PREFIX)
     init_errors(app)
     init_auth(app)
     app.before_request(refuse_nul_in_url)  # after the token check: anonymous still gets 401

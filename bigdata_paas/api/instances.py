@@ -5,8 +5,9 @@ from __future__ import annotations
 from flask import g, jsonify, request
 from flask_smorest import Blueprint
 
-from bigdata_paas.api import schemas
+from bigdata_paas.api import schemas, streams
 from bigdata_paas.api.common import responses, runtime
+from bigdata_paas.operations import feeds
 from bigdata_paas.operations import instances as ops
 
 blp = Blueprint("instances", __name__, description="Follow and destroy launched instances")
@@ -71,12 +72,21 @@ def retry(instance_id: str):
 
 
 @blp.route("/instances/<instance_id>/events", methods=["GET"])
-@blp.doc(**responses((200, schemas.Events, "every status change, oldest first"), errors=(401, 404)))
+@blp.doc(
+    parameters=streams.LONG_POLL_PARAMETERS,
+    **responses(
+        (200, schemas.Events, "every status change, oldest first"), errors=(400, 401, 404, 503)
+    ),
+)
 def events(instance_id: str):
-    """The instance's timeline."""
+    """The instance's timeline; with ?after= and ?wait=, a long-poll for the next events."""
+    after, wait = streams.cursor_arg(), streams.wait_arg()
     with runtime().db.session() as session:
-        instance = ops.get_instance(session, g.user, instance_id)
-        return jsonify({"events": ops.events(session, instance)})
+        ops.get_instance(session, g.user, instance_id)
+    found = feeds.instance_events(
+        streams.hub(), instance_id, after=after, wait=wait, max_age=streams.pace().max_age
+    )
+    return jsonify({"events": found, "last": found[-1]["id"] if found else (after or 0)})
 
 
 @blp.route("/instances/<instance_id>/logs", methods=["GET"])

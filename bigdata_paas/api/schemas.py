@@ -128,6 +128,10 @@ class InstancePage(Schema):
 
 
 class Event(Schema):
+    id = fields.Integer(
+        metadata={"description": "increasing; the id of the event in the streams too"}
+    )
+    instance_id = fields.String()
     at = fields.String()
     step = fields.String()
     status = fields.String()
@@ -136,6 +140,7 @@ class Event(Schema):
 
 class Events(Schema):
     events = fields.List(fields.Nested(Event))
+    last = fields.Integer(metadata={"description": "pass as ?after= for the next events"})
 
 
 class LogLine(Schema):

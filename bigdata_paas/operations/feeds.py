@@ -1,0 +1,622 @@
+"""Event and log feeds: what event streams, long-polls and timelines read, and when.
+
+A client resumes a stream after the last id it saw, so a feed may only hand out an id once
+every smaller id is settled: committed, or never to be. The *horizon* is the largest such id
+(of ``events`` and of ``log_lines``), and every read here stops at it.
+
+* SQLite: every writer takes the write lock when its transaction begins (``BEGIN
+  IMMEDIATE``, see db.py), so transactions that insert rows commit in id order and the
+  newest committed id is the horizon. Ids are never reused (AUTOINCREMENT, migration 0003).
+* PostgreSQL: ids come from a sequence when a row is inserted, and transactions commit in
+  any order, so the newest committed id may have an older one still in flight. A look at
+  the newest ids taken at time ``t`` becomes the horizon once no transaction that began
+  before ``t`` and may write is still open (``pg_stat_activity``); a transaction that begins
+  later can only take larger ids. A writer open longer than ``STREAM_GAP_TIMEOUT`` is given
+  up on (and logged): an event it commits after that is in the database but not in the
+  streams that already passed its id.
+
+One :class:`Hub` per web process looks for new rows with one query every
+``STREAM_POLL_INTERVAL`` seconds while streams are open (none while none is), moves the
+horizon, and wakes only the streams whose instance (or user) has new rows; a stream then
+reads its rows. A quiet stream therefore costs no query at all, however many are open.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+import weakref
+from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection, create_engine, func, select, union
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+from sqlalchemy.pool import NullPool
+
+from bigdata_paas import states
+from bigdata_paas.db import Database
+from bigdata_paas.errors import NotFound, PaasError
+from bigdata_paas.models import Event, Instance, LogLine
+
+log = logging.getLogger(__name__)
+
+#: where a stream of one instance ends: on a launch, running is as far as it goes; with
+#: ``?follow=true`` only a failure or the end of the instance ends it
+TERMINAL = (states.RUNNING, states.FAILED, states.DESTROYED)
+TERMINAL_FOLLOWING = (states.FAILED, states.DESTROYED)
+#: rows one read of a stream takes (a long backlog goes out in several reads)
+BATCH = 500
+
+
+def terminal_statuses(follow: bool) -> tuple[str, ...]:
+    return TERMINAL_FOLLOWING if follow else TERMINAL
+
+
+class TooManyStreams(PaasError):
+    status = 503
+    code = "too_many_streams"
+
+
+@dataclass(frozen=True)
+class Marks:
+    """Newest ids of ``events`` and ``log_lines`` (0 when a table is empty)."""
+
+    events: int = 0
+    logs: int = 0
+
+    def covers(self, other: Marks) -> bool:
+        return self.events >= other.events and self.logs >= other.logs
+
+    def union(self, other: Marks) -> Marks:
+        return Marks(max(self.events, other.events), max(self.logs, other.logs))
+
+
+@dataclass(frozen=True)
+class Message:
+    """One message of a stream: an item (``id``, ``kind``, ``data``) or a keep-alive comment."""
+
+    id: int | None = None
+    kind: str | None = None
+    data: dict | None = None
+    comment: str | None = None
+
+
+class Subscription:
+    """A stream's place in the hub: woken when its instance, its user, or (admins) anything
+    has new rows."""
+
+    def __init__(self, hub: Hub, instance_id: str | None, user_id: int | None) -> None:
+        self.hub, self.instance_id, self.user_id = hub, instance_id, user_id
+        self._woken = threading.Event()
+
+    def matches(self, instances: set[str], users: set[int]) -> bool:
+        if self.instance_id is not None:
+            return self.instance_id in instances
+        if self.user_id is not None:
+            return self.user_id in users
+        return True
+
+    def wake(self) -> None:
+        self._woken.set()
+
+    def wait(self, timeout: float) -> bool:
+        """Sleep until woken or ``timeout``; True when woken. Read ``hub.final`` after this:
+        the hub moves the horizon before it wakes anyone."""
+        woken = self._woken.wait(max(0.0, timeout))
+        self._woken.clear()
+        return woken
+
+    def close(self) -> None:
+        self.hub.unsubscribe(self)
+
+    def __enter__(self) -> Subscription:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+_POLL_SQLITE = "SELECT (SELECT max(id) FROM events), (SELECT max(id) FROM log_lines)"
+# The snapshot of this statement sees the newest committed ids; clock_timestamp() is read
+# after it was taken. Any transaction holding a smaller id began before that moment.
+# Transactions that have written (an xid) or are running a statement may hold one; an idle
+# reader may not.
+_POLL_POSTGRES = """
+SELECT (SELECT max(id) FROM events), (SELECT max(id) FROM log_lines), clock_timestamp(),
+       (SELECT min(xact_start) FROM pg_stat_activity
+         WHERE datname = current_database() AND pid <> pg_backend_pid()
+           AND backend_type = 'client backend'
+           AND (backend_xid IS NOT NULL OR state = 'active'))
+"""
+
+#: every hub of this process, for :func:`close_all` at shutdown
+_HUBS: weakref.WeakSet[Hub] = weakref.WeakSet()
+
+
+class Hub:
+    """The horizon of one database, and the open streams of this process waiting on it."""
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        interval: float = 0.5,
+        gap_timeout: float = 10.0,
+        limit: int = 200,
+        linger: float | None = None,
+    ) -> None:
+        self.db = db
+        self.interval, self.gap_timeout, self.limit = interval, gap_timeout, limit
+        # The poller stops this long after the last stream left.
+        self.linger = linger if linger is not None else 4 * interval
+        self.sqlite = db.is_sqlite
+        self._reader: Engine | None = None
+        self._lock = threading.Lock()  # subscriptions and the poller thread
+        self._poll_lock = threading.Lock()  # one look at a time
+        self._subs: set[Subscription] = set()
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._pending: deque[tuple[datetime, float, Marks]] = deque()
+        self._last_seen: Marks | None = None
+        self._seen_at = float("-inf")  # when the look that saw _last_seen began
+        self._pid = os.getpid()
+        #: the horizon: every id up to it is settled (None until the first look)
+        self.final: Marks | None = None
+        self.closing = False
+        #: statements the hub ran to look for new rows (tests and the benchmark read these)
+        self.queries = 0
+        _HUBS.add(self)
+
+    # -- reading -----------------------------------------------------------------------------
+
+    @property
+    def reader(self) -> Engine:
+        """The engine streams read with. On SQLite a second engine without BEGIN IMMEDIATE:
+        a read needs no write lock (WAL), and a hundred streams must not queue for one."""
+        if self._reader is None:
+            if self.sqlite:
+                self._reader = create_engine(
+                    self.db.url, poolclass=NullPool, connect_args={"timeout": 30}
+                )
+            else:
+                self._reader = self.db.engine
+        return self._reader
+
+    def connect(self) -> Connection:
+        """A connection in autocommit: each statement sees what is committed, holds nothing."""
+        conn = self.reader.connect()
+        if not self.sqlite:
+            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+        return conn
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with self.connect() as conn, Session(bind=conn, expire_on_commit=False) as session:
+            yield session
+
+    # -- the horizon -------------------------------------------------------------------------
+
+    def _poll(self) -> None:
+        """Look at the newest ids once and move the horizon as far as is safe (holds
+        ``_poll_lock``)."""
+        started = time.monotonic()
+        with self.connect() as conn:
+            if self.sqlite:
+                row = conn.exec_driver_sql(_POLL_SQLITE).one()
+                self.queries += 1
+                seen = Marks(row[0] or 0, row[1] or 0)
+                self._last_seen, self._seen_at = seen, started
+                self._advance(seen, conn)
+                return
+            row = conn.exec_driver_sql(_POLL_POSTGRES).one()
+            self.queries += 1
+            seen, at, oldest_writer = Marks(row[0] or 0, row[1] or 0), row[2], row[3]
+            self._last_seen, self._seen_at = seen, started
+            now = time.monotonic()
+            self._pending.append((at, now, seen))
+            settled: Marks | None = None
+            while self._pending:
+                looked_at, looked, marks = self._pending[0]
+                if oldest_writer is None or oldest_writer > looked_at:
+                    pass  # every transaction that was open at that look has ended
+                elif now - looked > self.gap_timeout:
+                    log.warning(
+                        "a transaction open since %s outlived STREAM_GAP_TIMEOUT (%ss); "
+                        "streams move past ids it may still commit",
+                        oldest_writer,
+                        self.gap_timeout,
+                    )
+                else:
+                    break
+                self._pending.popleft()
+                settled = marks if settled is None else settled.union(marks)
+            if settled is not None:
+                self._advance(settled, conn)
+
+    def _advance(self, settled: Marks, conn: Connection) -> None:
+        old = self.final
+        new = settled if old is None else old.union(settled)
+        if new == old:
+            return
+        with self._lock:
+            subs = list(self._subs)
+        touched_instances: set[str] = set()
+        touched_users: set[int] = set()
+        if subs and old is not None:
+            touched = union(
+                select(Event.instance_id, Instance.user_id)
+                .join(Instance, Instance.id == Event.instance_id)
+                .where(Event.id > old.events, Event.id <= new.events),
+                select(LogLine.instance_id, Instance.user_id)
+                .join(Instance, Instance.id == LogLine.instance_id)
+                .where(LogLine.id > old.logs, LogLine.id <= new.logs),
+            )
+            self.queries += 1
+            for instance_id, user_id in conn.execute(touched):
+                touched_instances.add(instance_id)
+                touched_users.add(user_id)
+        self.final = new
+        for sub in subs:
+            if old is None or sub.matches(touched_instances, touched_users):
+                sub.wake()
+
+    def refresh(self, max_wait: float = 2.0) -> Marks:
+        """A horizon that covers every row committed before this call (as far as
+        ``max_wait`` allows on PostgreSQL while older writers are open)."""
+        arrived = time.monotonic()
+        target: Marks | None = None
+        while True:
+            with self._poll_lock:
+                self._check_fork()
+                if target is None and self._seen_at >= arrived:
+                    target = self._last_seen  # a look that began after we came: fresh enough
+                if target is None or not (self.final and self.final.covers(target)):
+                    self._poll()
+                    target = target or self._last_seen
+                if self.final is not None and self.final.covers(target):
+                    return self.final
+                final = self.final
+            # The first horizon is needed whatever it takes (at most the gap timeout).
+            limit = max_wait if final is not None else self.gap_timeout + self.interval
+            if time.monotonic() - arrived >= limit and final is not None:
+                return final
+            time.sleep(min(0.02, self.interval))
+
+    # -- subscriptions and the poller ---------------------------------------------------------
+
+    def subscribe(self, instance_id: str | None = None, user_id: int | None = None):
+        """Open a subscription (a stream or a long-poll); 503 when this process holds its
+        limit of them, or shuts down."""
+        if self.closing:
+            raise TooManyStreams("the server is shutting down; reconnect")
+        self.refresh()
+        with self._lock:
+            if self.closing:
+                raise TooManyStreams("the server is shutting down; reconnect")
+            if len(self._subs) >= self.limit:
+                raise TooManyStreams(
+                    f"this server process holds {self.limit} streams already; retry later "
+                    "or use another server process"
+                )
+            sub = Subscription(self, instance_id, user_id)
+            self._subs.add(sub)
+            if self._thread is None:
+                self._stop.clear()
+                self._thread = threading.Thread(target=self._run, name="paas-feeds", daemon=True)
+                self._thread.start()
+        return sub
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        with self._lock:
+            self._subs.discard(sub)
+
+    @property
+    def open_streams(self) -> int:
+        with self._lock:
+            return len(self._subs)
+
+    def _check_fork(self) -> None:
+        # A forked child (gunicorn --preload) has none of its parent's threads or streams.
+        if self._pid != os.getpid():
+            self._pid = os.getpid()
+            self._thread, self._subs = None, set()
+
+    def _run(self) -> None:
+        idle_since: float | None = None
+        failures = 0
+        while not self._stop.is_set():
+            with self._lock:
+                if self._subs:
+                    idle_since = None
+                elif idle_since is None:
+                    idle_since = time.monotonic()
+                elif time.monotonic() - idle_since > self.linger:
+                    self._thread = None
+                    return
+            try:
+                with self._poll_lock:
+                    self._poll()
+                failures = 0
+            except Exception:  # the database away: streams wait, the poller tries again
+                failures += 1
+                if failures == 1 or failures % 100 == 0:
+                    log.exception("looking for new events failed (%d times)", failures)
+            self._stop.wait(self.interval * min(failures + 1, 10))
+        with self._lock:
+            self._thread = None
+
+    def close(self) -> None:
+        """End every stream of this hub (they return; clients resume elsewhere) and stop."""
+        with self._lock:
+            self.closing = True
+            subs = list(self._subs)
+            self._stop.set()
+        for sub in subs:
+            sub.wake()
+
+
+def close_all() -> None:
+    """End every stream of this process: a web worker is shutting down."""
+    for hub in list(_HUBS):
+        hub.close()
+
+
+# -- reads ----------------------------------------------------------------------------------
+
+
+def _events(
+    session: Session,
+    after: int,
+    upto: int,
+    *,
+    instance_id: str | None = None,
+    user_id: int | None = None,
+    limit: int | None = BATCH,
+) -> list[dict]:
+    query = select(Event).where(Event.id > after, Event.id <= upto)
+    if instance_id is not None:
+        query = query.where(Event.instance_id == instance_id)
+    if user_id is not None:
+        query = query.join(Instance, Instance.id == Event.instance_id).where(
+            Instance.user_id == user_id
+        )
+    query = query.order_by(Event.id)
+    if limit is not None:
+        query = query.limit(limit)
+    return [event.to_dict() for event in session.scalars(query)]
+
+
+def _log_lines(session: Session, instance_id: str, after: int, upto: int) -> list[dict]:
+    query = (
+        select(LogLine)
+        .where(LogLine.instance_id == instance_id, LogLine.id > after, LogLine.id <= upto)
+        .order_by(LogLine.id)
+        .limit(BATCH)
+    )
+    return [line.to_dict() for line in session.scalars(query)]
+
+
+@dataclass(frozen=True)
+class InstanceState:
+    """An instance as a stream opens: its status and its newest event and log line ids."""
+
+    status: str
+    last_event: int
+    last_log: int
+
+
+def instance_state(hub: Hub, instance_id: str) -> InstanceState:
+    last_event = (
+        select(func.max(Event.id)).where(Event.instance_id == instance_id).scalar_subquery()
+    )
+    last_log = (
+        select(func.max(LogLine.id)).where(LogLine.instance_id == instance_id).scalar_subquery()
+    )
+    with hub.session() as session:
+        row = session.execute(
+            select(Instance.status, last_event, last_log).where(Instance.id == instance_id)
+        ).first()
+    if row is None:
+        raise NotFound(f"instance {instance_id} not found")
+    return InstanceState(row[0], row[1] or 0, row[2] or 0)
+
+
+def instance_events(
+    hub: Hub, instance_id: str, *, after: int | None = None, wait: float = 0, max_age: float = 60
+) -> list[dict]:
+    """The instance's events after ``after`` (all without), up to the horizon. With ``wait``,
+    a long-poll: when there is none yet, answer as soon as one comes, or [] after ``wait``."""
+    start = after or 0
+    final = hub.refresh()
+    with hub.session() as session:
+        found = _events(session, start, final.events, instance_id=instance_id, limit=None)
+    if found or wait <= 0:
+        return found
+    deadline = time.monotonic() + min(wait, max_age)
+    with hub.subscribe(instance_id=instance_id) as sub:
+        while not hub.closing:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            sub.wait(remaining)
+            with hub.session() as session:
+                found = _events(
+                    session, start, hub.final.events, instance_id=instance_id, limit=None
+                )
+            if found:
+                return found
+    return []
+
+
+class Stream:
+    """The messages of one open stream; ``close()`` (the WSGI server calls it, also when
+    the client went away) gives its place back."""
+
+    def __init__(self, sub: Subscription, messages: Iterator[Message]) -> None:
+        self.sub, self._messages = sub, messages
+
+    def __iter__(self) -> Iterator[Message]:
+        return self._messages
+
+    def close(self) -> None:
+        try:
+            self._messages.close()  # type: ignore[attr-defined]
+        finally:
+            self.sub.close()
+
+
+@dataclass(frozen=True)
+class Pace:
+    """How a stream waits: keep-alive comments, and how long it may stay open at most."""
+
+    keepalive: float = 15.0
+    max_age: float = 3600.0
+
+
+#: what a quiet stream does next
+READ, KEEPALIVE, END = "read", "keepalive", "end"
+
+
+def _wait(hub: Hub, sub: Subscription, pace: Pace, opened: float, quiet: float) -> str:
+    """Sleep until the hub has rows for this stream (READ), a keep-alive is due (KEEPALIVE),
+    or the stream must end: too old, or the process shuts down (END). Nothing is read from
+    the database here: a quiet stream costs no query."""
+    while True:
+        now = time.monotonic()
+        if hub.closing or now - opened >= pace.max_age:
+            return END
+        until_keepalive = quiet + pace.keepalive - now
+        if until_keepalive <= 0:
+            return KEEPALIVE
+        if sub.wait(min(until_keepalive, opened + pace.max_age - now)):
+            return END if hub.closing else READ
+
+
+def open_instance_stream(
+    hub: Hub, instance_id: str, *, logs: bool, after: int | None, follow: bool, pace: Pace
+) -> Stream | None:
+    """Open the event (or log) stream of an instance the caller may see; None when it has
+    nothing more to say (the instance is terminal and the caller saw everything up to it)."""
+    state = instance_state(hub, instance_id)
+    terminal = terminal_statuses(follow)
+    cursor = after or 0
+    if state.status in terminal and cursor >= (state.last_log if logs else state.last_event):
+        return None
+    sub = hub.subscribe(instance_id=instance_id)
+    body = _log_messages if logs else _event_messages
+    return Stream(sub, body(hub, sub, instance_id, state, cursor, terminal, pace))
+
+
+def _event_messages(
+    hub: Hub,
+    sub: Subscription,
+    instance_id: str,
+    state: InstanceState,
+    cursor: int,
+    terminal: tuple[str, ...],
+    pace: Pace,
+) -> Iterator[Message]:
+    opened = quiet = time.monotonic()
+    ended = False
+    while True:
+        final = hub.final
+        with hub.session() as session:
+            rows = _events(session, cursor, final.events, instance_id=instance_id)
+        for row in rows:
+            yield Message(row["id"], row["status"], row)
+            cursor = row["id"]
+            # A terminal status older than what the instance was at the opening (a failure
+            # before a retry) is history, not the end.
+            ended = ended or (row["id"] >= state.last_event and row["status"] in terminal)
+        if rows:
+            quiet = time.monotonic()
+        if len(rows) == BATCH:
+            continue
+        if ended or (state.status in terminal and final.events >= state.last_event):
+            return
+        while (step := _wait(hub, sub, pace, opened, quiet)) == KEEPALIVE:
+            yield Message(comment="keep-alive")
+            quiet = time.monotonic()
+        if step == END:
+            return
+
+
+def _log_messages(
+    hub: Hub,
+    sub: Subscription,
+    instance_id: str,
+    state: InstanceState,
+    cursor: int,
+    terminal: tuple[str, ...],
+    pace: Pace,
+) -> Iterator[Message]:
+    opened = quiet = time.monotonic()
+    seen_event, ended = state.last_event, False
+    while True:
+        final = hub.final
+        with hub.session() as session:
+            lines = _log_lines(session, instance_id, cursor, final.logs)
+            statuses = []
+            if not ended and final.events > seen_event:
+                statuses = [
+                    e["status"]
+                    for e in _events(
+                        session, seen_event, final.events, instance_id=instance_id, limit=None
+                    )
+                ]
+                seen_event = final.events
+        for line in lines:
+            yield Message(line["id"], "log", line)
+            cursor = line["id"]
+        if lines:
+            quiet = time.monotonic()
+        if len(lines) == BATCH:
+            continue
+        if ended or (state.status in terminal and final.logs >= state.last_log):
+            return
+        if any(status in terminal for status in statuses):
+            # Every line written before that status change is below this horizon's log
+            # mark; one more read takes them, then the stream ends.
+            ended = True
+            continue
+        while (step := _wait(hub, sub, pace, opened, quiet)) == KEEPALIVE:
+            yield Message(comment="keep-alive")
+            quiet = time.monotonic()
+        if step == END:
+            return
+
+
+def open_global_stream(hub: Hub, *, user_id: int | None, after: int | None, pace: Pace) -> Stream:
+    """Every instance's events (``user_id`` None, for admins) or one user's; from ``after``,
+    or from now."""
+    sub = hub.subscribe(user_id=user_id)
+    start = hub.final.events if after is None else after
+    return Stream(sub, _global_messages(hub, sub, user_id, start, pace))
+
+
+def _global_messages(
+    hub: Hub, sub: Subscription, user_id: int | None, cursor: int, pace: Pace
+) -> Iterator[Message]:
+    opened = quiet = time.monotonic()
+    while True:
+        final = hub.final
+        with hub.session() as session:
+            rows = _events(session, cursor, final.events, user_id=user_id)
+        for row in rows:
+            yield Message(row["id"], row["status"], row)
+            cursor = row["id"]
+        if rows:
+            quiet = time.monotonic()
+        if len(rows) == BATCH:
+            continue
+        while (step := _wait(hub, sub, pace, opened, quiet)) == KEEPALIVE:
+            yield Message(comment="keep-alive")
+            quiet = time.monotonic()
+        if step == END:
+            return
