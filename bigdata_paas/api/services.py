@@ -20,6 +20,7 @@ from bigdata_paas.api.common import (
 from bigdata_paas.errors import Forbidden, NotFound, ValidationError
 from bigdata_paas.operations import instances as instance_ops
 from bigdata_paas.operations import services as ops
+from bigdata_paas.rendering.options_schema import options_schema
 
 blp = Blueprint("services", __name__, description="Register services and launch instances")
 
@@ -214,6 +215,22 @@ def get_options(name: str, version: str):
         if service.options is None:
             raise NotFound(f"service {name}/{version} has no options yet")
         return jsonify(service.options)
+
+
+@blp.route("/services/<name>/<version>/options/schema", methods=["GET"])
+@blp.doc(
+    **responses(
+        (200, {"type": "object"}, "the options as a JSON Schema (draft 2020-12)"),
+        errors=(401, 404),
+    )
+)
+def get_options_schema(name: str, version: str):
+    """Read the options as a JSON Schema: each option's type, default, group and limits."""
+    with runtime().db.session() as session:
+        service = ops.get_service(session, name, version)
+        if service.options is None:
+            raise NotFound(f"service {name}/{version} has no options yet")
+        return jsonify(options_schema(service.options, title=f"{name} {version} options"))
 
 
 @blp.route("/services/<name>/<version>/options", methods=["PUT"])
