@@ -107,8 +107,12 @@ def event_stream(stream: feeds.Stream) -> Response:
             return chunks
 
         def close(self) -> None:
-            chunks.close()
-            stream.close()
+            try:
+                chunks.close()
+            except ValueError:
+                pass  # still running on another thread; closing the stream ends it
+            finally:
+                stream.close()
 
     return Response(
         Body(),
@@ -161,11 +165,24 @@ FOLLOW = {
 }
 
 
+#: one message of a stream, as an SSE client sees it (the data is one line of JSON)
+SSE_MESSAGE = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "string", "pattern": "^[0-9]+$"},
+        "event": {"type": "string"},
+        "data": {"type": "string", "description": "the item's JSON"},
+        "retry": {"type": "integer"},
+    },
+    "required": ["id", "event", "data"],
+}
+
+
 def sse_responses(description: str, *, finished: bool = True) -> dict:
     doc = responses(errors=(400, 401, 404, 503))
     doc["responses"]["200"] = {
         "description": description,
-        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        "content": {"text/event-stream": {"schema": SSE_MESSAGE}},
     }
     if finished:
         doc["responses"]["204"] = {

@@ -94,6 +94,7 @@ class Subscription:
     def __init__(self, hub: Hub, instance_id: str | None, user_id: int | None) -> None:
         self.hub, self.instance_id, self.user_id = hub, instance_id, user_id
         self._woken = threading.Event()
+        self.closed = False
 
     def matches(self, instances: set[str], users: set[int]) -> bool:
         if self.instance_id is not None:
@@ -113,7 +114,9 @@ class Subscription:
         return woken
 
     def close(self) -> None:
+        self.closed = True
         self.hub.unsubscribe(self)
+        self.wake()  # a stream waiting on another thread ends now
 
     def __enter__(self) -> Subscription:
         return self
@@ -339,6 +342,11 @@ class Hub:
                 elif time.monotonic() - idle_since > self.linger:
                     self._thread = None
                     return
+                waiting = bool(self._subs)
+            if not waiting:
+                # Nobody to wake: no query (the next stream looks for itself as it opens).
+                self._stop.wait(self.interval)
+                continue
             try:
                 with self._poll_lock:
                     self._poll()
@@ -351,14 +359,18 @@ class Hub:
         with self._lock:
             self._thread = None
 
-    def close(self) -> None:
-        """End every stream of this hub (they return; clients resume elsewhere) and stop."""
+    def close(self, wait: float = 0) -> None:
+        """End every stream of this hub (they return; clients resume elsewhere) and stop the
+        poller (waiting up to ``wait`` seconds for it)."""
         with self._lock:
             self.closing = True
             subs = list(self._subs)
+            thread = self._thread
             self._stop.set()
         for sub in subs:
             sub.wake()
+        if wait and thread is not None:
+            thread.join(wait)
 
 
 def close_all() -> None:
@@ -467,6 +479,8 @@ class Stream:
     def close(self) -> None:
         try:
             self._messages.close()  # type: ignore[attr-defined]
+        except ValueError:
+            pass  # running on another thread: the closed subscription ends it there
         finally:
             self.sub.close()
 
@@ -489,13 +503,13 @@ def _wait(hub: Hub, sub: Subscription, pace: Pace, opened: float, quiet: float) 
     the database here: a quiet stream costs no query."""
     while True:
         now = time.monotonic()
-        if hub.closing or now - opened >= pace.max_age:
+        if hub.closing or sub.closed or now - opened >= pace.max_age:
             return END
         until_keepalive = quiet + pace.keepalive - now
         if until_keepalive <= 0:
             return KEEPALIVE
         if sub.wait(min(until_keepalive, opened + pace.max_age - now)):
-            return END if hub.closing else READ
+            return END if hub.closing or sub.closed else READ
 
 
 def open_instance_stream(
@@ -524,7 +538,7 @@ def _event_messages(
 ) -> Iterator[Message]:
     opened = quiet = time.monotonic()
     ended = False
-    while True:
+    while not (hub.closing or sub.closed):
         final = hub.final
         with hub.session() as session:
             rows = _events(session, cursor, final.events, instance_id=instance_id)
@@ -558,7 +572,7 @@ def _log_messages(
 ) -> Iterator[Message]:
     opened = quiet = time.monotonic()
     seen_event, ended = state.last_event, False
-    while True:
+    while not (hub.closing or sub.closed):
         final = hub.final
         with hub.session() as session:
             lines = _log_lines(session, instance_id, cursor, final.logs)
@@ -604,7 +618,7 @@ def _global_messages(
     hub: Hub, sub: Subscription, user_id: int | None, cursor: int, pace: Pace
 ) -> Iterator[Message]:
     opened = quiet = time.monotonic()
-    while True:
+    while not (hub.closing or sub.closed):
         final = hub.final
         with hub.session() as session:
             rows = _events(session, cursor, final.events, user_id=user_id)

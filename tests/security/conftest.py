@@ -35,7 +35,8 @@ def security_root() -> Iterator[Path]:
 
 @pytest.fixture(scope="module")
 def security_env(security_root) -> dict[str, str]:
-    return base_env(security_root / "var", PAAS_FLOWER_PASSWORD=CANARY)
+    # Streams end after 0.2 s: a test reads whole answers, and no worker moves an instance.
+    return base_env(security_root / "var", PAAS_FLOWER_PASSWORD=CANARY, PAAS_STREAM_MAX_AGE="0.2")
 
 
 @pytest.fixture(scope="module")

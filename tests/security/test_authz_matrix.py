@@ -64,6 +64,8 @@ EXPECTED: dict[tuple[str, str], dict[str, dict[str, int]]] = {
     ("GET", "/services/<name>/<version>"): {"-": row(401, OK, OK, OK)},
     ("GET", "/services/<name>/<version>/template"): {"-": row(401, OK, OK, OK)},
     ("GET", "/services/<name>/<version>/options"): {"-": row(401, OK, OK, OK)},
+    ("GET", "/services/<name>/<version>/options/schema"): {"-": row(401, OK, OK, OK)},
+    ("GET", "/events/stream"): {"-": row(401, OK, OK, OK)},
     ("POST", "/services/<name>/<version>"): {"-": row(401, ACCEPTED, ACCEPTED, ACCEPTED)},
     ("POST", "/services/<name>/<version>/plan"): {"-": row(401, OK, OK, OK)},
     ("GET", "/instances"): {"-": row(401, OK, OK, OK)},
@@ -77,6 +79,14 @@ EXPECTED: dict[tuple[str, str], dict[str, dict[str, int]]] = {
         "admin": row(401, 404, 404, OK),
     },
     ("GET", "/instances/<instance_id>/logs"): {
+        "a": row(401, OK, 404, OK),
+        "admin": row(401, 404, 404, OK),
+    },
+    ("GET", "/instances/<instance_id>/events/stream"): {
+        "a": row(401, OK, 404, OK),
+        "admin": row(401, 404, 404, OK),
+    },
+    ("GET", "/instances/<instance_id>/logs/stream"): {
         "a": row(401, OK, 404, OK),
         "admin": row(401, 404, 404, OK),
     },
