@@ -4,18 +4,25 @@ from __future__ import annotations
 
 import logging
 import os
+from typing import TYPE_CHECKING
 
-from flask import Flask
+# The server's imports wait for create_app: the client (bigdata_paas.client, the paas
+# command) imports this package too, installed without the repository's config/.
+if TYPE_CHECKING:
+    from flask import Flask
 
-from config import Config
+    from config import Config
 
 
 def create_app(config: Config | None = None) -> Flask:
     """Build the web app, its database and its Celery app from ``config`` (or the env)."""
+    from flask import Flask
+
     from bigdata_paas.api import init_api
     from bigdata_paas.db import Database
     from bigdata_paas.pipeline.celery import celery_init_app
     from bigdata_paas.runtime import Runtime
+    from config import Config
 
     config = config or Config.from_env()
     config.data_path.mkdir(parents=True, exist_ok=True)

@@ -87,6 +87,8 @@ def sse(message: feeds.Message) -> str:
     every line break, and ensure_ascii the Unicode ones)."""
     if message.comment is not None:
         return f": {message.comment}\n\n"
+    if message.data is None:
+        return f"id: {message.id}\n\n"  # sets the client's last event id, dispatches nothing
     data = json.dumps(message.data, separators=(",", ":"))
     return f"id: {message.id}\nevent: {message.kind}\ndata: {data}\n\n"
 

@@ -18,16 +18,18 @@ class ServerEvent:
 
 def parse(lines: Iterable[str]) -> Iterator[ServerEvent]:
     """The messages of a stream given as lines without their line breaks. Comments
-    (keep-alives) and messages without data are skipped, but a ``retry:`` is reported."""
+    (keep-alives) are skipped; a message without data is reported (with an empty ``event``
+    and ``data``) when it set the id or ``retry:``, which a client keeps, and skipped
+    otherwise."""
     last_id: str | None = None
-    event, data, retry = "", [], None
+    event, data, retry, new_id = "", [], None, False
     for line in lines:
         if not line:
             if data:
                 yield ServerEvent(last_id, event or "message", "\n".join(data), retry)
-            elif retry is not None:
+            elif retry is not None or new_id:
                 yield ServerEvent(last_id, "", "", retry)
-            event, data, retry = "", [], None
+            event, data, retry, new_id = "", [], None, False
             continue
         if line.startswith(":"):
             continue
@@ -39,6 +41,6 @@ def parse(lines: Iterable[str]) -> Iterator[ServerEvent]:
             event = value
         elif name == "id":
             if "\0" not in value:
-                last_id = value
+                last_id, new_id = value, True
         elif name == "retry" and value.isascii() and value.isdigit():
             retry = int(value)

@@ -618,6 +618,9 @@ def _global_messages(
     hub: Hub, sub: Subscription, user_id: int | None, cursor: int, pace: Pace
 ) -> Iterator[Message]:
     opened = quiet = time.monotonic()
+    # Where this stream starts, as an id without data: a client that reconnects before any
+    # event came resumes from here, not from a later "now".
+    yield Message(id=cursor)
     while not (hub.closing or sub.closed):
         final = hub.final
         with hub.session() as session:
