@@ -446,7 +446,14 @@ class Client:
                             raise error
                         raise httpx.RemoteProtocolError(str(error))  # busy: try again soon
                     connected = True
-                    for message in sse.parse(response.iter_lines()):
+                    decoder = sse.Decoder()
+                    for line in response.iter_lines():
+                        # keep-alives come as lines too: a deadline is seen even when quiet
+                        if deadline is not None and time.monotonic() >= deadline:
+                            raise _Deadline
+                        message = decoder.feed(line)
+                        if message is None:
+                            continue
                         if message.id is not None and message.id.isdigit():
                             if cursor is not None and int(message.id) <= cursor:
                                 continue  # already seen (never sent twice, but be sure)

@@ -56,7 +56,8 @@ class Duration(click.ParamType):
         text, total, pos = str(value).strip().lower(), 0.0, 0
         while pos < len(text):
             match = self.PART.match(text, pos)
-            if not match or (match.group(2) is None and match.end() != len(text)):
+            # a number without a unit is seconds, but only alone ("1h30" is not clear)
+            if not match or (match.group(2) is None and (pos or match.end() != len(text))):
                 self.fail(f"{value!r} is not a duration like 90s, 5m, 1h30m", param, ctx)
             total += float(match.group(1)) * self.UNITS[match.group(2) or "s"]
             pos = match.end()

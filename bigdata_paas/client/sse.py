@@ -16,31 +16,46 @@ class ServerEvent:
     retry: int | None = None
 
 
-def parse(lines: Iterable[str]) -> Iterator[ServerEvent]:
-    """The messages of a stream given as lines without their line breaks. Comments
-    (keep-alives) are skipped; a message without data is reported (with an empty ``event``
-    and ``data``) when it set the id or ``retry:``, which a client keeps, and skipped
-    otherwise."""
-    last_id: str | None = None
-    event, data, retry, new_id = "", [], None, False
-    for line in lines:
+class Decoder:
+    """Feed it the stream's lines (without their line breaks), one at a time."""
+
+    def __init__(self) -> None:
+        self.last_id: str | None = None
+        self._event, self._data, self._retry, self._new_id = "", [], None, False
+
+    def feed(self, line: str) -> ServerEvent | None:
+        """The message a blank line completes, if any. Comments (keep-alives) give nothing;
+        a message without data is given (with an empty ``event`` and ``data``) when it set
+        the id or ``retry:``, which a client keeps, and skipped otherwise."""
         if not line:
-            if data:
-                yield ServerEvent(last_id, event or "message", "\n".join(data), retry)
-            elif retry is not None or new_id:
-                yield ServerEvent(last_id, "", "", retry)
-            event, data, retry, new_id = "", [], None, False
-            continue
+            out = None
+            if self._data:
+                event = self._event or "message"
+                out = ServerEvent(self.last_id, event, "\n".join(self._data), self._retry)
+            elif self._retry is not None or self._new_id:
+                out = ServerEvent(self.last_id, "", "", self._retry)
+            self._event, self._data, self._retry, self._new_id = "", [], None, False
+            return out
         if line.startswith(":"):
-            continue
+            return None
         name, _, value = line.partition(":")
         value = value.removeprefix(" ")
         if name == "data":
-            data.append(value)
+            self._data.append(value)
         elif name == "event":
-            event = value
+            self._event = value
         elif name == "id":
             if "\0" not in value:
-                last_id, new_id = value, True
+                self.last_id, self._new_id = value, True
         elif name == "retry" and value.isascii() and value.isdigit():
-            retry = int(value)
+            self._retry = int(value)
+        return None
+
+
+def parse(lines: Iterable[str]) -> Iterator[ServerEvent]:
+    """The messages of a stream given as lines (see :meth:`Decoder.feed`)."""
+    decoder = Decoder()
+    for line in lines:
+        message = decoder.feed(line)
+        if message is not None:
+            yield message
