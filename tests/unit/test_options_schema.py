@@ -9,6 +9,8 @@ is an integer there) is pinned down exactly.
 from __future__ import annotations
 
 import json
+import shutil
+import tempfile
 from pathlib import Path
 
 import hypothesis
@@ -30,12 +32,17 @@ from bigdata_paas.rendering.options_schema import DRAFT, options_schema
 EXAMPLES = sorted(Path(__file__).resolve().parents[2].glob("examples/*/*/options.json"))
 
 
+# Hypothesis keeps files (a cache of source constants) from the moment the tests are
+# collected: out of the work tree, into a folder of its own that the module removes.
+_HYPOTHESIS_HOME = Path(tempfile.mkdtemp(prefix="paas-hypothesis-"))
+set_hypothesis_home_dir(_HYPOTHESIS_HOME)
+
+
 @pytest.fixture(scope="module", autouse=True)
-def hypothesis_storage(tmp_path_factory):
-    """Keep Hypothesis' files out of the work tree."""
-    set_hypothesis_home_dir(tmp_path_factory.mktemp("hypothesis"))
+def hypothesis_storage():
     yield
     set_hypothesis_home_dir(None)
+    shutil.rmtree(_HYPOTHESIS_HOME, ignore_errors=True)
 
 
 def server_accepts(doc: dict, values) -> bool:
