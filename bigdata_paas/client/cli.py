@@ -746,8 +746,9 @@ def hosts_show(obj: Context, name: str, output: str | None) -> None:
         [(d["name"], d["type"], d["size"], "yes" if d["free"] else "no") for d in host["disks"]],
     )
     if host.get("nodes"):
-        out.json(host["nodes"]) if out.mode != "table" else out.fields(
-            [("nodes", [f"{n.get('instance')}/{n.get('node')}" for n in host["nodes"]])]
+        out.table(
+            ("INSTANCE", "NODE", "CPU", "MEM"),
+            [(n["instance"], n["node"], n["cpu"], n["mem"]) for n in host["nodes"]],
         )
 
 

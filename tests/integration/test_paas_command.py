@@ -23,8 +23,11 @@ from pathlib import Path
 
 import pytest
 import requests
+from sqlalchemy import select
 
+from bigdata_paas.models import Event
 from bigdata_paas.operations.users import create_user
+from tests.api.streaming import record
 from tests.conftest import (
     ADMIN_TOKEN,
     EXAMPLES,
@@ -69,6 +72,13 @@ FLAKY = {
         "    sys.exit(3)\n"
         "print(sys.argv[1], 'done')\n"
     ),
+}
+#: a service with no node at all: nothing runs, events are written by the test
+SERVICE_TINY = {"name": "tiny", "version": "1"}
+TINY_PARTS = {
+    "template": '{"nodes": {"n0": {"cpu": 1, "mem": 64}}, "services": {}}',
+    "options": json.dumps({"required": {}}),
+    "orquestrator": "print('ok')\n",
 }
 SPARE = {"name": "spare", "address": "127.0.0.1", "cpu": 1, "mem": 100, "disks": []}
 
@@ -440,3 +450,47 @@ def test_streams_end_when_the_client_leaves_and_when_the_worker_stops(tmp_path):
         app.extensions["paas"].db.dispose()
     log = (tmp_path / "web.log").read_text()
     assert "Traceback" not in log and "Worker exiting" in log
+
+
+def test_a_dropped_stream_reconnects_and_resumes_each_event_once(tmp_path):
+    """`paas events -f` while the web process stops and starts again: the command waits,
+    reconnects after the last event it printed, and ends with every event once."""
+    env = base_env(tmp_path / "var", PAAS_STREAM_KEEPALIVE="0.5")
+    app = make_app(env)
+    setup = app.test_client()
+    admin = bearer(ADMIN_TOKEN)
+    assert setup.post(f"{API}/services", json=SERVICE_TINY, headers=admin).status_code == 201
+    for part, body in TINY_PARTS.items():
+        put = setup.put(f"{API}/services/tiny/1/{part}", data=body, headers=admin)
+        assert put.status_code == 200, put.get_json()
+    instance_id = setup.post(f"{API}/services/tiny/1", json={}, headers=admin).get_json()["id"]
+    port = free_port()
+    web = start_gunicorn(env, port, tmp_path / "web.log")
+    live = Live(tmp_path, port, env, app, web, tmp_path / "web.log")
+    follower = subprocess.Popen(
+        live.command("events", instance_id, "-f", "-o", "jsonl"),
+        env=live.client_env(ADMIN_TOKEN),
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        printed = [json.loads(follower.stdout.readline())]  # the launch event
+        stop_group(web)  # the stream drops; the command keeps trying
+        record(app, instance_id, "prepare", "prepared", "while the server was away")
+        web = start_gunicorn(env, port, tmp_path / "web.log")
+        record(app, instance_id, "destroy", "destroying", "")
+        record(app, instance_id, "destroy", "destroyed", "")
+        out, err = follower.communicate(timeout=120)
+    finally:
+        if follower.poll() is None:
+            follower.kill()
+        stop_group(web)
+        app.extensions["paas"].db.dispose()
+    assert follower.returncode == 0, err
+    printed += [json.loads(line) for line in out.splitlines()]
+    with app.extensions["paas"].db.session() as session:
+        expected = [e.to_dict() for e in session.scalars(select(Event).order_by(Event.id))]
+    assert printed == expected
+    assert [e["status"] for e in printed] == ["pending", "prepared", "destroying", "destroyed"]
