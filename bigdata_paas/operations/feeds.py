@@ -23,6 +23,7 @@ reads its rows. A quiet stream therefore costs no query at all, however many are
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
@@ -205,11 +206,11 @@ class Hub:
 
     # -- the horizon -------------------------------------------------------------------------
 
-    def _poll(self) -> None:
+    def _poll(self, held: Connection | None = None) -> None:
         """Look at the newest ids once and move the horizon as far as is safe (holds
-        ``_poll_lock``)."""
+        ``_poll_lock``); on the poller's ``held`` connection, else on one from the pool."""
         started = time.monotonic()
-        with self.connect() as conn:
+        with contextlib.nullcontext(held) if held is not None else self.connect() as conn:
             if self.sqlite:
                 row = conn.exec_driver_sql(_POLL_SQLITE).one()
                 self.queries += 1
@@ -333,31 +334,48 @@ class Hub:
     def _run(self) -> None:
         idle_since: float | None = None
         failures = 0
-        while not self._stop.is_set():
+        # The poller keeps one connection while streams are open: one statement a look,
+        # without the pool's ping on every checkout.
+        conn: Connection | None = None
+        try:
+            while not self._stop.is_set():
+                with self._lock:
+                    if self._subs:
+                        idle_since = None
+                    elif idle_since is None:
+                        idle_since = time.monotonic()
+                    elif time.monotonic() - idle_since > self.linger:
+                        self._thread = None
+                        return
+                    waiting = bool(self._subs)
+                if not waiting:
+                    # Nobody to wake: no query (the next stream looks for itself as it opens)
+                    if conn is not None:
+                        conn.close()
+                        conn = None
+                    self._stop.wait(self.interval)
+                    continue
+                try:
+                    if conn is None:
+                        conn = self.connect()
+                    with self._poll_lock:
+                        self._poll(conn)
+                    failures = 0
+                except Exception:  # the database away: streams wait, the poller tries again
+                    if conn is not None:
+                        with contextlib.suppress(Exception):
+                            conn.close()
+                        conn = None
+                    failures += 1
+                    if failures == 1 or failures % 100 == 0:
+                        log.exception("looking for new events failed (%d times)", failures)
+                self._stop.wait(self.interval * min(failures + 1, 10))
             with self._lock:
-                if self._subs:
-                    idle_since = None
-                elif idle_since is None:
-                    idle_since = time.monotonic()
-                elif time.monotonic() - idle_since > self.linger:
-                    self._thread = None
-                    return
-                waiting = bool(self._subs)
-            if not waiting:
-                # Nobody to wake: no query (the next stream looks for itself as it opens).
-                self._stop.wait(self.interval)
-                continue
-            try:
-                with self._poll_lock:
-                    self._poll()
-                failures = 0
-            except Exception:  # the database away: streams wait, the poller tries again
-                failures += 1
-                if failures == 1 or failures % 100 == 0:
-                    log.exception("looking for new events failed (%d times)", failures)
-            self._stop.wait(self.interval * min(failures + 1, 10))
-        with self._lock:
-            self._thread = None
+                self._thread = None
+        finally:
+            if conn is not None:
+                with contextlib.suppress(Exception):
+                    conn.close()
 
     def close(self, wait: float = 0) -> None:
         """End every stream of this hub (they return; clients resume elsewhere) and stop the
