@@ -16,6 +16,7 @@ import shutil
 import signal
 import stat
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -31,6 +32,7 @@ from tests.api.streaming import record
 from tests.conftest import (
     ADMIN_TOKEN,
     EXAMPLES,
+    ROOT,
     Worker,
     base_env,
     bearer,
@@ -409,6 +411,53 @@ def test_200_open_streams_while_health_answers_within_a_second(live):
         for stream in streams:
             stream.close()
     assert live.paas("destroy", launched["id"], "--wait").returncode == 0
+
+
+def test_the_readmes_follow_a_launch_runs_as_written(live, tmp_path):
+    """README.md's "Follow a launch" block, line by line in one shell, against this stack
+    (its URL for the README's), with `paas` as this checkout's; every line exits 0."""
+    if shutil.which("curl") is None:
+        pytest.skip("needs the curl binary")
+    section = (ROOT / "README.md").read_text().split("\n## Follow a launch\n", 1)[1]
+    block = section.split("```sh\n", 1)[1].split("```", 1)[0]
+    first, *lines = [line for line in block.splitlines() if line.strip()]
+    assert first == 'export PATH="$PWD/.venv/bin:$PATH"'
+    shim = tmp_path / "bin"
+    shim.mkdir()
+    (shim / "paas").write_text(
+        f'#!/bin/sh\nPYTHONPATH="{ROOT}" exec "{sys.executable}" -m bigdata_paas.client "$@"\n'
+    )
+    (shim / "paas").chmod(0o755)
+    script = [f'export PATH="{shim}:$PATH"']
+    for line in lines:
+        script += [line.replace("http://127.0.0.1:5000", live.url), 'echo "__rc=$?"']
+    env = live.client_env(None, XDG_CONFIG_HOME=str(tmp_path / "config"))
+    del env["PAAS_URL"]  # paas login saves it, as for a reader
+    env.update(
+        PAAS_ADMIN_TOKEN=ADMIN_TOKEN,
+        API=live.url + API,
+        AUTH=f"Authorization: Bearer {ADMIN_TOKEN}",
+    )
+    done = subprocess.run(
+        ["bash", "-c", "\n".join(script)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    codes = [line for line in done.stdout.splitlines() if line.startswith("__rc=")]
+    assert codes == ["__rc=0"] * len(lines), (lines, done.stdout, done.stderr)
+    assert "exit 124" in done.stdout, done.stdout
+    assert "waiting for: no fit" in done.stderr, done.stderr
+    assert "event: running" in done.stdout  # the curl of the stream
+    queued = [
+        i
+        for i in live.get("/instances?status=queued&service=gluster")["items"]
+        if i["options"].get("cpu") == 16
+    ]
+    assert len(queued) == 1
+    requests.delete(f"{live.url}{API}/instances/{queued[0]['id']}", headers=bearer(ADMIN_TOKEN))
 
 
 def test_streams_end_when_the_client_leaves_and_when_the_worker_stops(tmp_path):
