@@ -3,9 +3,10 @@
 Worker class ``gthread``: an open event stream holds one thread while it waits (a few KB of
 Python frame, no CPU), so ``PAAS_WEB_WORKERS`` x ``PAAS_WEB_THREADS`` threads hold that many
 streams, and each worker keeps a reserve of threads that streams may not take
-(``Config.stream_limit``) so ordinary requests always find one. Not gevent: its monkey
-patching fights psycopg's C-level waits and the threads Celery's publisher and kombu use, and
-a thread per stream is cheap enough for hundreds of them. Not sync: one request per process.
+(``Config.stream_limit``) so ordinary requests always find one. Not gevent: it runs the app,
+but a launch took 7x as long under it, the publishing of its chain, and a read 3x
+(docs/streams.md); a thread per stream is cheap enough for hundreds of them. Not sync: one
+request per process.
 
 The command line wins over these (``--bind``, ``--workers`` ...). On SIGTERM a worker first
 ends its streams (clients resume from their last event, on another worker or after the
