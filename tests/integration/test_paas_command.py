@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import stat
@@ -199,6 +200,53 @@ def test_ctrl_c_while_waiting_leaves_the_instance_and_says_how_to_follow_it(live
     assert live.get(f"/instances/{instance_id}")["status"] == "queued"  # left alone
     again = live.paas("wait", instance_id, "--timeout", "1s")
     assert again.returncode == 124
+
+
+def on_a_terminal(live: Live, *args: str) -> tuple[int, str]:
+    """Run ``paas ARGS`` on a pseudo-terminal; (exit code, what it drew, escapes removed)."""
+    master, slave = os.openpty()
+    env = live.client_env(ADMIN_TOKEN, TERM="xterm-256color", COLUMNS="150", LINES="50")
+    command = subprocess.Popen(
+        live.command(*args), env=env, cwd=live.root, stdin=slave, stdout=slave, stderr=slave
+    )
+    os.close(slave)
+    drawn = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: the command ended and closed the terminal
+            break
+        if not chunk:
+            break
+        drawn += chunk
+    os.close(master)
+    code = command.wait(timeout=60)
+    return code, re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", drawn.decode(errors="replace"))
+
+
+def test_on_a_terminal_the_wait_is_drawn_live(live):
+    code, drawn = on_a_terminal(
+        live,
+        "launch",
+        "gluster/3.7.11",
+        "--set",
+        "size=1",
+        "--set",
+        "disks=1",
+        "--set",
+        "volume.replica=1",
+        "--wait",
+    )
+    assert code == 0, drawn
+    assert "(waiting until running)" in drawn  # the live display's head line
+    assert "✔" in drawn  # its last frame: reached
+    for word in ("node", "host", "address", "gluster0", "running", "placed on"):
+        assert word in drawn, (word, drawn[-3000:])
+    # while queued, it says why
+    code, drawn = on_a_terminal(live, "launch", "pinned/1", "--wait", "--timeout", "3s")
+    assert code == 124, drawn
+    assert "waiting for: no fit" in drawn
+    assert "✘" in drawn
 
 
 def test_usage_errors_exit_2_and_refusals_exit_1(live):
