@@ -277,11 +277,6 @@ def get_instance(session: Session, user: User, instance_id: str) -> Instance:
     return instance
 
 
-def events(session: Session, instance: Instance) -> list[dict]:
-    rows = session.scalars(select(Event).where(Event.instance_id == instance.id).order_by(Event.id))
-    return [e.to_dict() for e in rows]
-
-
 def logs(session: Session, instance: Instance, after: str | None, limit: int = 1000) -> dict:
     """Orquestrator output lines; ``after`` = the last id seen, to follow new lines."""
     # ASCII digits only, and below 2**63: SQLite integers are 64-bit
