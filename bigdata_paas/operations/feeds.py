@@ -248,12 +248,9 @@ class Hub:
         new = settled if old is None else old.union(settled)
         if new == old:
             return
-        with self._lock:
-            subs = list(self._subs)
-        touched_instances: set[str] = set()
-        touched_users: set[int] = set()
-        if subs and old is not None:
-            touched = union(
+        touched: tuple[set[str], set[int]] | None = None  # None: wake every stream
+        if old is not None and self.open_streams:
+            query = union(
                 select(Event.instance_id, Instance.user_id)
                 .join(Instance, Instance.id == Event.instance_id)
                 .where(Event.id > old.events, Event.id <= new.events),
@@ -262,12 +259,15 @@ class Hub:
                 .where(LogLine.id > old.logs, LogLine.id <= new.logs),
             )
             self.queries += 1
-            for instance_id, user_id in conn.execute(touched):
-                touched_instances.add(instance_id)
-                touched_users.add(user_id)
+            rows = conn.execute(query).all()
+            touched = ({row[0] for row in rows}, {row[1] for row in rows})
+        # The horizon moves first: a stream that subscribes from now on reads up to it, one
+        # that subscribed before is in the list below.
         self.final = new
+        with self._lock:
+            subs = list(self._subs)
         for sub in subs:
-            if old is None or sub.matches(touched_instances, touched_users):
+            if touched is None or sub.matches(*touched):
                 sub.wake()
 
     def refresh(self, max_wait: float = 2.0) -> Marks:
