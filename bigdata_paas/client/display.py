@@ -72,15 +72,19 @@ class Output:
         for name, value in pairs:
             shown = value if isinstance(value, str) else json.dumps(value)
             if self.terminal:
-                self.console.print(f"[bold]{name.ljust(width)}[/]  ", _styled(name, shown), sep="")
+                self.console.print(
+                    Text.assemble((name.ljust(width), "bold"), "  ", _styled(name, shown))
+                )
             else:
                 click.echo(f"{name.ljust(width)}  {shown}")
 
 
-def _styled(column: str, cell: str) -> Text | str:
+def _styled(column: str, cell: str) -> Text:
+    """A cell as plain text (never rich markup: a message may hold "[...]"), coloured when
+    it is a status."""
     if column.lower() == "status" and cell in STATUS_STYLES:
         return Text(cell, style=STATUS_STYLES[cell])
-    return cell
+    return Text(cell)
 
 
 def error(message: str) -> None:
@@ -222,7 +226,7 @@ class Progress:
         if nodes:
             table = Table("node", "host", "address", box=box.SIMPLE, padding=(0, 1))
             for node in nodes:
-                table.add_row(node.get("name"), node.get("host") or "-", node.get("address") or "-")
+                table.add_row(*(Text(str(node.get(k) or "-")) for k in ("name", "host", "address")))
             parts.append(table)
         for event in self.recent:
             parts.append(

@@ -1,9 +1,9 @@
 """`pip install .` installs the package, and only it, with a working `paas` console script.
 
-The package (a copy of what a checkout holds for it: pyproject.toml and bigdata_paas/) goes into
-a fresh virtualenv with pip's usual isolated build; its dependencies
-come from the suite's own environment (PYTHONPATH), and the command runs outside the
-repository, so nothing of the working tree (config/, tests/ ...) can stand in for it.
+The package (a copy of what a checkout holds for it: pyproject.toml and bigdata_paas/) goes
+into a fresh virtualenv with pip's usual isolated build; its dependencies come from the
+suite's own environment (PYTHONPATH), and the command runs outside the repository, so nothing
+of the working tree (config/, tests/ ...) can stand in for it.
 """
 
 from __future__ import annotations
