@@ -60,7 +60,7 @@ def paas(connect) -> Client:
     client.put_orquestrator("gluster", "3.7.11", (folder / "orquestrator.py").read_text())
     inventory = json.loads((EXAMPLES / "inventory.json").read_text())
     for network in inventory["networks"]:
-        client.add_network({**network, "cidr": "10.250.0.0/24", "gateway": "10.250.0.1"})
+        client.add_network({**network, "cidr": "127.251.0.0/24", "gateway": "127.251.0.1"})
     for host in inventory["hosts"]:
         client.add_host(host)
     return client
@@ -86,7 +86,7 @@ def test_every_endpoint(app, paas, connect):
     assert paas.update_host("node04", {"state": "drain"})["state"] == "drain"
     assert paas.host("node04")["state"] == "drain"
     assert paas.update_host("node04", {"state": "up"})["state"] == "up"
-    assert paas.network("demo")["cidr"] == "10.250.0.0/24"
+    assert paas.network("demo")["cidr"] == "127.251.0.0/24"
     assert [n["name"] for n in paas.networks()] == ["demo"]
     created = paas.create_user("carol")
     assert created["role"] == "user" and created["token"]
