@@ -20,6 +20,7 @@ import argparse
 import json
 import os
 import selectors
+import shutil
 import socket
 import statistics
 import sys
@@ -206,6 +207,7 @@ def measure(db: str, counts: list[int], window: float) -> list[dict]:
 
             with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
                 conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
+        shutil.rmtree(root, ignore_errors=True)
     return results
 
 
