@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import secrets
 import shutil
 from pathlib import Path
 
@@ -12,8 +11,9 @@ from flask import Flask
 from flask.cli import AppGroup
 from sqlalchemy import select
 
+from bigdata_paas.credentials import flower_password
 from bigdata_paas.errors import PaasError
-from bigdata_paas.pipeline.celery import ORQUESTRATOR_QUEUE, PIPELINE_QUEUE
+from bigdata_paas.messaging.app import ORQUESTRATOR_QUEUE, PIPELINE_QUEUE
 from config import Config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,19 +51,6 @@ def clean_broker(config: Config) -> int:
         shutil.rmtree(config.broker_path / sub, ignore_errors=True)
         (config.broker_path / sub).mkdir(parents=True, exist_ok=True)
     return removed
-
-
-def flower_password(config: Config) -> tuple[str, bool]:
-    """The Flower password: from the environment, or generated once into DATA_DIR."""
-    if config.FLOWER_PASSWORD:
-        return config.FLOWER_PASSWORD, False
-    path = config.data_path / "flower-password"
-    if path.exists():
-        return path.read_text().strip(), False
-    password = secrets.token_urlsafe(18)
-    path.touch(mode=0o600)
-    path.write_text(password)
-    return password, True
 
 
 def read_inventory(text: str) -> tuple[list, list]:
@@ -160,7 +147,6 @@ def init_cli(app: Flask) -> None:
         from bigdata_paas.errors import Conflict
         from bigdata_paas.models import Network
         from bigdata_paas.operations.inventory import add_host, add_network, validate_host
-        from bigdata_paas.pipeline.publish import kick_queue
 
         try:
             networks, hosts = read_inventory(Path(path).read_text(encoding="utf-8"))
@@ -224,8 +210,6 @@ def init_cli(app: Flask) -> None:
             f"{path}: {added['network']} network(s) added, {skipped['network']} skipped; "
             f"{added['host']} host(s) added, {skipped['host']} skipped"
         )
-        if added["host"] or added["network"]:
-            kick_queue(runtime().celery)
 
     @group.command("settings")
     def settings() -> None:

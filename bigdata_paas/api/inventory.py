@@ -9,7 +9,6 @@ from bigdata_paas.api import schemas
 from bigdata_paas.api.auth import admin_required
 from bigdata_paas.api.common import LOCATION, doc_body, json_body, responses, runtime
 from bigdata_paas.operations import inventory as ops
-from bigdata_paas.pipeline.publish import kick_queue
 
 blp = Blueprint("inventory", __name__, description="The physical inventory (admins)")
 
@@ -35,11 +34,8 @@ def list_hosts():
 @admin_required
 def add_host():
     """Add a host; queued instances are tried again."""
-    rt = runtime()
-    with rt.db.session() as session:
-        host = ops.add_host(session, json_body())
-        body = host.to_dict()
-    kick_queue(rt.celery)
+    with runtime().db.session() as session:
+        body = ops.add_host(session, json_body()).to_dict()
     return jsonify(body), 201, {"Location": url_for("inventory.host_detail", name=body["name"])}
 
 
@@ -63,13 +59,9 @@ def host_detail(name: str):
 @admin_required
 def update_host(name: str):
     """Change a host's state (up, drain, down) or labels."""
-    rt = runtime()
-    with rt.db.session() as session:
-        host, opened = ops.update_host(session, ops.get_host(session, name), json_body())
-        body = host.to_dict()
-    if opened:
-        kick_queue(rt.celery)
-    return jsonify(body)
+    with runtime().db.session() as session:
+        host, _opened = ops.update_host(session, ops.get_host(session, name), json_body())
+        return jsonify(host.to_dict())
 
 
 @blp.route("/hosts/<name>", methods=["DELETE"])

@@ -20,16 +20,15 @@ from bigdata_paas.errors import (
     Unavailable,
     ValidationError,
 )
-from bigdata_paas.models import Event, Instance, LogLine, Service, User, new_instance_id
-from bigdata_paas.operations.lifecycle import advance
-from bigdata_paas.operations.placement import compute, node_demands
-from bigdata_paas.operations.services import get_service
-from bigdata_paas.pipeline.publish import (
-    LAUNCH_STEPS,
+from bigdata_paas.messaging.publish import (
     publish_chain,
     publish_destroy,
     publish_launch,
 )
+from bigdata_paas.models import Event, Instance, LogLine, Service, User, new_instance_id
+from bigdata_paas.operations.allocations import compute, node_demands
+from bigdata_paas.operations.lifecycle.transitions import advance
+from bigdata_paas.operations.services import get_service
 from bigdata_paas.placement import NoFit
 from bigdata_paas.rendering import build_context, merge_options, render_spec, validate_spec
 from bigdata_paas.runtime import Runtime
@@ -305,9 +304,9 @@ def destroy_instance(rt: Runtime, session: Session, instance: Instance) -> Insta
         session,
         instance.id,
         "destroy",
-        previous,
         states.DESTROYING,
         f"destroy requested (was {previous})",
+        source=previous,
     ):
         raise Conflict(f"instance {instance.id} changed status; try again")
     session.commit()
@@ -318,24 +317,14 @@ def destroy_instance(rt: Runtime, session: Session, instance: Instance) -> Insta
             session,
             instance.id,
             "destroy",
-            states.DESTROYING,
             previous,
             "destroy not started: broker unreachable",
+            source=states.DESTROYING,
         )
         session.commit()
         raise
     session.refresh(instance)
     return instance
-
-
-#: failed step -> (status to restart from, first step of the chain to publish)
-RETRY_FROM = {
-    "prepare": (states.PENDING, "prepare"),
-    "submit": (states.PREPARED, "submit"),
-    "queue": (states.SUBMITTED, "queue"),
-    "schedule": (states.SUBMITTED, "queue"),
-    "run": (states.SUBMITTED, "queue"),
-}
 
 
 def retry_instance(rt: Runtime, session: Session, instance: Instance) -> Instance:
@@ -346,15 +335,14 @@ def retry_instance(rt: Runtime, session: Session, instance: Instance) -> Instanc
     """
     if instance.status != states.FAILED:
         raise Conflict(f"instance {instance.id} is {instance.status}; only a failed one retries")
-    if instance.failed_step not in RETRY_FROM:
+    if instance.failed_step not in states.RETRY_FROM:
         raise Conflict(f"instance {instance.id} failed at {instance.failed_step}; it cannot retry")
-    status, first = RETRY_FROM[instance.failed_step]
+    status, first = states.RETRY_FROM[instance.failed_step]
     step, reason = instance.failed_step, instance.error
     if not advance(
         session,
         instance.id,
         "retry",
-        states.FAILED,
         status,
         f"retry from {first} after: {reason}"[:4000],
         failed_step=None,
@@ -366,15 +354,15 @@ def retry_instance(rt: Runtime, session: Session, instance: Instance) -> Instanc
         raise Conflict(f"instance {instance.id} changed status; try again")
     session.commit()
     try:
-        publish_chain(rt.celery, instance.id, LAUNCH_STEPS[LAUNCH_STEPS.index(first) :])
+        publish_chain(rt.celery, instance.id, first)
     except PaasError:
         advance(
             session,
             instance.id,
             "retry",
-            status,
             states.FAILED,
             "retry not started: broker unreachable",
+            source=status,
             failed_step=step,
             error=reason,
         )

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from bigdata_paas.errors import Conflict, NotFound, ValidationError
 from bigdata_paas.models import HOST_STATES, Address, Host, HostDisk, Network, Node
+from bigdata_paas.operations.wakeups import wake_queue
 
 # \Z, not $: "$" also matches before a trailing newline ("a\n" would pass)
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")
@@ -124,6 +125,7 @@ def add_host(session: Session, body: Any) -> Host:
         ],
     )
     session.add(host)
+    wake_queue(session)
     session.commit()
     return host
 
@@ -164,6 +166,8 @@ def update_host(session: Session, host: Host, body: Any) -> tuple[Host, bool]:
     opened = (body.get("state") == "up" and host.state != "up") or "labels" in body
     host.state = body.get("state", host.state)
     host.labels = body.get("labels", host.labels)
+    if opened:
+        wake_queue(session)
     session.commit()
     return host, opened
 
@@ -175,6 +179,7 @@ def delete_host(session: Session, host: Host) -> None:
     if held:
         raise Conflict(f"host {host.name} holds {held} node(s); drain it and destroy them first")
     session.delete(host)
+    wake_queue(session)  # instances that waited for it learn why they wait now
     session.commit()
 
 
@@ -250,6 +255,7 @@ def add_network(session: Session, body: Any) -> Network:
         name=body["name"], cidr=str(cidr), gateway=gateway, bridge=bridge, reserved=reserved
     )
     session.add(network)
+    wake_queue(session)
     session.commit()
     return network
 

@@ -264,7 +264,7 @@ def kill_leftover_servers(data_dir: Path) -> int:
     they outlive ``start``) would outlive the test. As root the platform runs orquestrators in
     a stand-in of ``data_dir/work`` under /var/tmp (``runner.reachable_workdir``): both count.
     """
-    from bigdata_paas.orchestration.runner import reachable_workdir
+    from bigdata_paas.orquestrator.runner import reachable_workdir
 
     work = data_dir / "work"
     roots = {work}

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from bigdata_paas.orchestration import RunResult, ScriptLimits, run_script
-from bigdata_paas.orchestration.runner import SAFE_PATH, TRUNCATED, reachable_workdir
+from bigdata_paas.orquestrator import RunResult, ScriptLimits, run_script
+from bigdata_paas.orquestrator.runner import SAFE_PATH, TRUNCATED, reachable_workdir
 
 LIMITS = ScriptLimits(timeout=3, max_output=10_000, max_memory=256 * 1024 * 1024, max_processes=64)
 DOCUMENT = {"id": "i-1", "name": "web-1", "service": "web", "version": "1", "nodes": []}

@@ -18,7 +18,7 @@ ORQUESTRATOR_QUEUE = "orquestrator"
 #: tasks that run orquestrator scripts: long and subprocess-bound, on their own workers
 ORQUESTRATOR_TASKS = ("pipeline.run", "pipeline.destroy")
 #: kombu's filesystem transport with atomic publishing
-FILESYSTEM_TRANSPORT = "bigdata_paas.pipeline.fsbroker:Transport"
+FILESYSTEM_TRANSPORT = "bigdata_paas.messaging.fsbroker:Transport"
 #: seconds an AMQP socket read or write may block (at least the publish timeout)
 SOCKET_TIMEOUT = 10.0
 
