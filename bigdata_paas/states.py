@@ -15,6 +15,7 @@ SUBMITTED = "submitted"
 QUEUED = "queued"
 SCHEDULED = "scheduled"
 RUNNING = "running"
+DEGRADED = "degraded"
 FAILED = "failed"
 DESTROYING = "destroying"
 DESTROYED = "destroyed"
@@ -26,6 +27,7 @@ STATUSES = (
     QUEUED,
     SCHEDULED,
     RUNNING,
+    DEGRADED,
     FAILED,
     DESTROYING,
     DESTROYED,
@@ -68,14 +70,18 @@ IN_FLIGHT = tuple(s.source for s in LAUNCH)
 #: for them instead of publishing their step again
 WAITING = (QUEUED,)
 
+#: a running instance with a node on a host that went down, or a node its agent no longer
+#: finds: it runs again once every node is back (``health`` moves it both ways)
+UP = (RUNNING, DEGRADED)
+
 #: statuses a DELETE may start from
-DESTROYABLE = (*IN_FLIGHT, RUNNING, FAILED)
+DESTROYABLE = (*IN_FLIGHT, *UP, FAILED)
 
 #: statuses that hold or may hold allocations, or still move: a service is in use
-LIVE = (*IN_FLIGHT, RUNNING, DESTROYING)
+LIVE = (*IN_FLIGHT, *UP, DESTROYING)
 
 #: statuses nothing moves on from by itself (a follower of a launch can stop at these)
-SETTLED = (RUNNING, FAILED, DESTROYED)
+SETTLED = (*UP, FAILED, DESTROYED)
 
 #: the status nothing ever leaves
 TERMINAL = (DESTROYED,)
@@ -91,6 +97,8 @@ def _transitions() -> frozenset[tuple[str, str, str]]:
         # the broker could not take the destroy: the instance goes back to where it was
         edges.add(("destroy", DESTROYING, source))
     edges.add(("destroy", DESTROYING, DESTROYED))
+    edges.add(("health", RUNNING, DEGRADED))
+    edges.add(("health", DEGRADED, RUNNING))
     for s in LAUNCH:
         restart = STEPS[s.retry_at].source
         edges.add(("retry", FAILED, restart))

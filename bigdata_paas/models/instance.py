@@ -100,6 +100,9 @@ class Node(Base):
     host_id: Mapped[int | None] = mapped_column(ForeignKey("hosts.id"), index=True)
     # The placed node as handed to the orquestrator (host, disks, addresses).
     placement: Mapped[dict | None]
+    # The node as its host's agent runs it: state (starting, running, failed, stopping,
+    # stopped), driver, runtime id and name, error; None until the run step starts it.
+    runtime: Mapped[dict | None]
 
     instance: Mapped[Instance] = relationship(back_populates="nodes")
     host = relationship("Host")
@@ -117,6 +120,7 @@ class Node(Base):
             "networks": placed.get("networks") or self.spec.get("networks", {}),
             "services": self.spec.get("services", []),
             "check_ports": self.spec.get("check_ports", []),
+            "runtime": self.runtime,
         }
 
 
