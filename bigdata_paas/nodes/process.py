@@ -50,6 +50,8 @@ from bigdata_paas.nodes.spec import NodeSpec, container_name, remove_instance_di
 
 SAFE_PATH = "/usr/local/bin:/usr/bin:/bin"
 SERVE_SCRIPT = Path(__file__).with_name("serve.py")
+#: seconds to wait for a SIGKILLed session to vanish
+KILL_WAIT = 5.0
 #: images whose whole behaviour is serving the node's config: the process driver stands in
 #: for them with serve.py (the same answers) when the node has no command
 SERVED_IMAGES = ("localhost/paas-node",)
@@ -113,12 +115,15 @@ class ProcessDriver:
             fcntl.flock(lock, fcntl.LOCK_EX)
             yield
 
+    def _reap(self) -> None:
+        """Collect the exit of our own children (a node stopped through another driver)."""
+        for pid, child in list(self._children.items()):
+            if child.poll() is not None:
+                del self._children[pid]
+
     def _alive(self, record: dict) -> bool:
-        pid = record["pid"]
-        child = self._children.get(pid)
-        if child is not None and child.poll() is not None:  # reap our own zombie
-            self._children.pop(pid, None)
-        return proc_start_time(pid) == record["start_time"]
+        self._reap()
+        return proc_start_time(record["pid"]) == record["start_time"]
 
     # -- start ------------------------------------------------------------------------------
 
@@ -288,30 +293,36 @@ class ProcessDriver:
 
     # -- stop -------------------------------------------------------------------------------
 
-    def _signal_session(self, record: dict, sig: int) -> list[int]:
-        """Signal every process of the node's session; return them.
+    def _session(self, record: dict, sig: int | None = None) -> list[int]:
+        """The live processes of the node's session (signalled with ``sig`` if given).
 
         The kernel never reuses a pid while it names a live session, so the members of
         session PID are the node's, unless PID itself now is another process: then the
-        node's session had ended before and nothing is signalled.
+        node's session had ended before, and it has no members.
         """
         sid = record["pid"]
         stat = proc_stat(sid)
         if stat is not None and stat[1] != record["start_time"]:
             return []
         members = session_members(sid)
-        for pid in members:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, sig)
+        if sig is not None:
+            for pid in members:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, sig)
         return members
 
-    def _stop_record(self, record: dict) -> bool:
-        was_running = bool(self._signal_session(record, signal.SIGTERM))
-        deadline = time.monotonic() + self.stop_grace
-        while time.monotonic() < deadline and session_members(record["pid"]):
-            self._alive(record)  # reaps our own child as soon as it exits
+    def _wait_gone(self, record: dict, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while self._session(record) and time.monotonic() < deadline:
+            self._reap()  # our own child is a zombie until collected
             time.sleep(0.05)
-        self._signal_session(record, signal.SIGKILL)
+
+    def _stop_record(self, record: dict) -> bool:
+        was_running = bool(self._session(record, signal.SIGTERM))
+        if was_running:
+            self._wait_gone(record, self.stop_grace)
+            if self._session(record, signal.SIGKILL):
+                self._wait_gone(record, KILL_WAIT)
         child = self._children.pop(record["pid"], None)
         if child is not None:
             child.wait()
@@ -348,6 +359,7 @@ class ProcessDriver:
         labels: Mapping[str, str] | None = None,
     ) -> list[NodeState]:
         """The nodes recorded here: ``running``, or ``exited`` when their process has ended."""
+        self._reap()
         host = host if host is not None else (self.host or None)
         nodes = []
         for record in self._records():

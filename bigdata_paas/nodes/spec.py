@@ -114,6 +114,15 @@ class Interface:
             raise _fail("networks", f"interface {self.device}: {exc}") from None
         if address not in net or (gateway is not None and gateway not in net):
             raise _fail("networks", f"interface {self.device}: {address} is not in {net}")
+        # podman would give a container the bridge's own address without a word
+        if address == gateway or (
+            net.num_addresses > 2 and address in (net.network_address, net.broadcast_address)
+        ):
+            raise _fail(
+                "networks",
+                f"interface {self.device}: {address} is the gateway, network or broadcast "
+                f"address of {net}",
+            )
 
 
 @dataclass(frozen=True)
