@@ -99,8 +99,11 @@ class PodmanDriver(Podman):
         folder.mkdir(parents=True, exist_ok=True)
         os.chmod(folder, 0o700)
         path = folder / "node.json"
-        path.write_text(json.dumps(spec.document(), sort_keys=True) + "\n", encoding="utf-8")
-        os.chmod(path, 0o644)  # read-only to the node, whatever its user
+        # replaced, never rewritten in place: a running node keeps reading a whole file
+        tmp = folder / "node.json.tmp"
+        tmp.write_text(json.dumps(spec.document(), sort_keys=True) + "\n", encoding="utf-8")
+        os.chmod(tmp, 0o644)  # read-only to the node, whatever its user
+        os.replace(tmp, path)
         return path
 
     def run_args(self, spec: NodeSpec, config_file: Path) -> list[str]:
@@ -199,20 +202,25 @@ class PodmanDriver(Podman):
         and made again. Raises NodeStartError with podman's own error text.
         """
         try:
-            current = self._current(spec)
-            if current is not None:
-                return self._handle(spec, current["Id"], created=False)
             self._prepare_disks(spec)
-            for nic in spec.interfaces:
-                self.ensure_network(nic.network, nic.cidr, nic.gateway, nic.bridge)
-            args = self.run_args(spec, self._config_file(spec))
-            done = self.run(*args)
-            if done.returncode != 0:
-                # a concurrent start of the same node (a redelivered message) won the name
-                if "already in use" in done.stderr:
-                    current = self._current(spec)
+            for attempt in (1, 2):
+                # (again after a stale container, whose removal took its config file along)
+                args = self.run_args(spec, self._config_file(spec))
+                for nic in spec.interfaces:
+                    if nic.network not in self.networks_made:
+                        self.ensure_network(nic.network, nic.cidr, nic.gateway, nic.bridge)
+                # optimistic: the name is taken only on a redelivered or repeated start
+                done = self.run(*args)
+                if done.returncode == 0:
+                    break
+                if attempt == 1 and "already in use" in done.stderr:
+                    current = self._current(spec)  # removes a stopped or outdated one
                     if current is not None:
                         return self._handle(spec, current["Id"], created=False)
+                    continue
+                if attempt == 1 and "network not found" in done.stderr:
+                    self.networks_made.clear()  # removed behind our back: make it again
+                    continue
                 self._remove(spec.container_name)
                 raise NodeStartError(
                     f"podman could not start node {spec.name}: {tail(done.stderr)}",

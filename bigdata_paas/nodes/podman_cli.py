@@ -94,6 +94,8 @@ class Podman:
         self.env = podman_env(containers_conf)
         self.labels = dict(labels or {})
         self.podman = podman
+        #: platform networks checked or made through this object (a start checks each once)
+        self.networks_made: set[str] = set()
 
     def run(self, *args: str, timeout: float = TIMEOUT) -> subprocess.CompletedProcess[str]:
         """``podman *args``, never through a shell; raises NodeStartError on a timeout."""
@@ -169,6 +171,7 @@ class Podman:
                     raise NodeNetworkError(
                         f"podman network {podman_name} exists but {why}", reason=why
                     )
+                self.networks_made.add(name)
                 return podman_name
             args = ["network", "create", "--subnet", str(net), "--disable-dns"]
             if gateway:
@@ -178,6 +181,7 @@ class Podman:
             args.append(podman_name)
             done = self.run(*args)
             if done.returncode == 0:
+                self.networks_made.add(name)
                 return podman_name
             if attempt == 2:
                 raise NodeNetworkError(
@@ -190,6 +194,7 @@ class Podman:
     def remove_network(self, name: str) -> bool:
         """Remove ``paas-<name>``; False if it was not there. Fails while a node uses it."""
         podman_name = network_name(name)
+        self.networks_made.discard(name)
         if self.network(podman_name) is None:
             return False
         done = self.run("network", "rm", podman_name)
