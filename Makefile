@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt | cksum | cut -d' ' -f1)
 
-.PHONY: run test setup install lint format bench clean
+.PHONY: run test setup install lint format bench images clean
 
 $(STAMP): requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ lint: install
 format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+# The paas-node image (podman, busybox-static), built locally: quick when it is current.
+images: install
+	$(BIN)/python -m bigdata_paas.nodes.image
 
 bench: install
 	$(BIN)/python bench/pipeline.py
