@@ -41,6 +41,8 @@ def create_app(config: Config | None = None) -> Flask:
     from bigdata_paas import cli
 
     cli.init_cli(app)
-    import bigdata_paas.tasks.pipeline  # noqa: F401 - registers the tasks with Celery
+    # registers the tasks with Celery
+    import bigdata_paas.tasks.agents
+    import bigdata_paas.tasks.pipeline  # noqa: F401
 
     return app

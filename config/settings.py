@@ -127,6 +127,12 @@ class Config:
         "node01,node02,node03,node04",
         doc="hosts `make run` starts an agent for (comma-separated; the demo inventory's)",
     )
+    AGENT_DISKS: str = setting(
+        "simulated",
+        _choice("simulated", "mounted"),
+        "host disks: directories under DATA_DIR/agents/<host> the agent makes (several hosts on "
+        "one machine), or the real mounts at each disk's origin (/data/<disk>)",
+    )
     AGENT_HEARTBEAT: float = setting(
         10.0, _positive_float, "seconds between an agent's reports (heartbeat and its nodes)"
     )

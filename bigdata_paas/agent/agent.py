@@ -7,6 +7,7 @@ import os
 import socket
 import time
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,26 @@ class Agent:
         """This host's folder on this machine: node state and the host's disk directories."""
         return self.config.agents_path / self.host
 
+    @property
+    def disk_root(self) -> Path | None:
+        """Where the host's disk origins are: None for the real mounts, else this host's own
+        directory (several hosts played by one machine)."""
+        return None if self.config.AGENT_DISKS == "mounted" else self.root / "disks"
+
+    def _origins(self, placed: Mapping[str, Any], create: bool) -> list[str]:
+        """The node's disk origins as this host sees them (simulated ones made on the way)."""
+        origins = []
+        for disk in placed.get("disks") or []:
+            if isinstance(disk, dict) and isinstance(disk.get("origin"), str):
+                origin = Path(disk["origin"])
+                if self.disk_root is not None:
+                    origin = self.disk_root / str(origin).lstrip("/")
+                    if create:
+                        origin.mkdir(parents=True, exist_ok=True)
+                        origin.chmod(0o755)
+                origins.append(str(origin))
+        return origins
+
     def report(self, task: str, *args: Any) -> None:
         """Publish ``task(*args)`` to the pipeline queue; a broker that is down loses it
         (the next heartbeat carries the truth again)."""
@@ -59,12 +80,13 @@ class Agent:
         try:
             if placed.get("host") != self.host:
                 raise NodeOptionError("host", f"placed on {placed.get('host')}, not {self.host}")
+            self._origins(placed, create=True)
             spec = node_spec(
                 placed,
                 instance_id,
                 networks,
                 image_allow=self.config.IMAGE_ALLOW or None,
-                disk_root=self.root / "disks",
+                disk_root=self.disk_root,
                 labels={"paas.host": self.host},
             )
             for iface in spec.interfaces:
@@ -101,12 +123,7 @@ class Agent:
         name = str(placed.get("name"))
         try:
             self.driver.stop(instance_id, name)
-            origins = [
-                str(self.root / "disks" / str(d["origin"]).lstrip("/"))
-                for d in placed.get("disks") or []
-                if isinstance(d, dict) and isinstance(d.get("origin"), str)
-            ]
-            self.driver.remove_instance_dirs(instance_id, origins)
+            self.driver.remove_instance_dirs(instance_id, self._origins(placed, create=False))
         except NODE_ERRORS as exc:
             log.warning("agent %s: stopping %s of %s failed: %s", self.host, name, instance_id, exc)
             self.report(
@@ -118,9 +135,7 @@ class Agent:
                 {"driver": self.driver.name, "error": f"stop: {exc}"[:2000]},
             )
             return "failed"
-        self.report(
-            "pipeline.node_report", self.host, instance_id, name, "stopped", {}
-        )
+        self.report("pipeline.node_report", self.host, instance_id, name, "stopped", {})
         return "stopped"
 
     def heartbeat(self) -> None:
@@ -145,7 +160,7 @@ class Agent:
                 "driver": self.driver.name,
                 "machine": socket.gethostname(),
                 "pid": os.getpid(),
-                "started_at": self.started_at,
+                "started_at": datetime.fromtimestamp(self.started_at, UTC).isoformat(),
                 "nodes": nodes,
             },
         )

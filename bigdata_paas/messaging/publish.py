@@ -12,6 +12,7 @@ Two ways, both after the commit:
 
 from __future__ import annotations
 
+import json
 import logging
 
 from celery import Celery, chain
@@ -64,11 +65,21 @@ def publish_run(celery: Celery, instance_id: str) -> None:
     publish(celery, signature(celery, "run", instance_id))
 
 
-def after_commit(session: Session, task: str, *args: str) -> None:
-    """Publish ``task(*args)`` after ``session``'s transaction commits; once however often
-    it is asked for. Forgotten if the transaction rolls back; best effort (a wake-up: the
-    sweep is the safety net for one the broker did not take)."""
-    session.info.setdefault(OUTBOX, {})[(task, args)] = None
+def publish_to_agent(
+    celery: Celery, queue: str, task: str, *args, expires: float | None = None
+) -> None:
+    """Send an ``agent.*`` task to a host agent's durable queue (Unavailable when the broker
+    is down); ``expires``: seconds after which an agent drops it unrun."""
+    publish(celery, celery.signature(task, args=args, queue=queue, expires=expires, immutable=True))
+
+
+def after_commit(session: Session, task: str, *args, queue: str | None = None) -> None:
+    """Publish ``task(*args)`` (to ``queue``, or the task's own) after ``session``'s
+    transaction commits; once however often it is asked for. Forgotten if the transaction
+    rolls back; best effort (a wake-up, an order to an agent: the sweep and the agents'
+    reports are the safety net for one the broker did not take)."""
+    key = json.dumps([task, args, queue], sort_keys=True, default=str)
+    session.info.setdefault(OUTBOX, {})[key] = (task, args, queue)
 
 
 def install_outbox(factory: sessionmaker, celery: Celery) -> None:
@@ -76,9 +87,10 @@ def install_outbox(factory: sessionmaker, celery: Celery) -> None:
 
     @event.listens_for(factory, "after_commit")
     def _send(session: Session) -> None:
-        for task, args in session.info.pop(OUTBOX, {}):
+        for task, args, queue in session.info.pop(OUTBOX, {}).values():
+            sig = celery.signature(task, args=args, queue=queue, immutable=True)
             try:
-                publish(celery, celery.signature(task, args=args, immutable=True))
+                publish(celery, sig)
             except Unavailable:
                 log.warning("could not publish %s after commit; the sweep makes up for it", task)
 

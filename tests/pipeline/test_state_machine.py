@@ -9,16 +9,17 @@ wrapped to record the (step, from, to) it really moved.
 from __future__ import annotations
 
 import sys
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import update
 
 from bigdata_paas import states
 from bigdata_paas.errors import Unavailable
-from bigdata_paas.models import Service
+from bigdata_paas.models import Host, Service, utcnow
 from bigdata_paas.operations import instances as instance_ops
 from bigdata_paas.operations import lifecycle
-from bigdata_paas.operations.lifecycle import queueing, steps, transitions
+from bigdata_paas.operations.lifecycle import agents, queueing, steps, transitions
 from tests.api.support import API, TINY_TEMPLATE, add_service, launch
 
 OPTIONS = {
@@ -95,10 +96,23 @@ def instance_in(app, client, admin, wanted: str, **options) -> str:
     instance_id = launch(client, admin, "tiny", "1", options)["id"]
     if wanted == states.FAILED:
         fail_at(app, client, admin, instance_id, "run")
+    elif wanted == states.DEGRADED:
+        walk(app, instance_id, states.RUNNING)
+        silence(app)
     else:
         walk(app, instance_id, wanted)
     assert status(client, admin, instance_id) == wanted
     return instance_id
+
+
+def silence(app) -> None:
+    """The host's agent reported once, then fell silent: the sweep's check marks it down."""
+    rt = rt_of(app)
+    agents.record_report(rt, "h1", {"driver": "process", "nodes": []})
+    with rt.db.session() as session:
+        session.execute(update(Host).values(agent_seen_at=utcnow() - timedelta(days=1)))
+        session.commit()
+    assert agents.check_hosts(rt) == ["h1"]
 
 
 def fail_at(app, client, admin, instance_id: str, step: str) -> None:
@@ -149,6 +163,11 @@ def test_every_edge_is_taken_and_no_other(stack, client, admin, recorded):
     rt = rt_of(app)
     # the launch chain, to running
     running = instance_in(app, client, admin, states.RUNNING)
+    # its host's agent falls silent: degraded; the agent reports again: running again
+    silence(app)
+    assert status(client, admin, running) == states.DEGRADED
+    agents.record_report(rt, "h1", {"driver": "process", "nodes": []})
+    assert status(client, admin, running) == states.RUNNING
 
     # every launch step fails from its own source, and each failure retries from its restart
     for step in states.LAUNCH_STEPS:
@@ -177,6 +196,7 @@ def test_every_edge_is_taken_and_no_other(stack, client, admin, recorded):
         assert status(client, admin, instance_id) == source
         assert client.delete(f"{API}/instances/{instance_id}", headers=admin).status_code == 202
         assert lifecycle.STEP_RUNNERS["destroy"](rt, instance_id) == states.DESTROYED
+        agents.record_report(rt, "h1", {"driver": "process", "nodes": []})  # the host is back
 
     assert recorded - states.TRANSITIONS == set(), "moves the table lacks"
     assert states.TRANSITIONS - recorded == set(), "edges of the table no step takes"

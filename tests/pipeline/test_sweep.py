@@ -84,7 +84,7 @@ def test_sweep_restarts_a_start_whose_heartbeat_stopped(app, client, admin):
     )
     with app.app_context():
         counts = lifecycle.recovery.sweep(app.extensions["paas"])
-    assert counts == {"republished": 0, "restarted": 1, "failed": 0, "placed": 0}
+    assert counts == {"republished": 0, "restarted": 1, "failed": 0, "placed": 0, "hosts_down": 0}
     with app.extensions["paas"].db.session() as session:
         tokens = dict(session.execute(select(Instance.id, Instance.run_token)).all())
     assert tokens[instance_id] is None  # free for the republished run message to claim
@@ -108,7 +108,7 @@ def test_sweep_gives_up_after_the_last_attempt(app, client, admin):
     )
     with app.app_context():
         counts = lifecycle.recovery.sweep(app.extensions["paas"])
-    assert counts == {"republished": 0, "restarted": 0, "failed": 1, "placed": 0}
+    assert counts == {"republished": 0, "restarted": 0, "failed": 1, "placed": 0, "hosts_down": 0}
     body = client.get(f"/bigdata/api/v1/instances/{instance_id}", headers=admin).get_json()
     assert body["status"] == "failed"
     assert body["error"]["step"] == "run"

@@ -5,6 +5,8 @@
 - ``queueing``: passes over the queue that place instances (schedule, drain);
 - ``commands``: running an orquestrator command (logs, heartbeat);
 - ``running``: the run and destroy steps (start, health checks, stop, release);
+- ``nodes``: starting and stopping nodes on their hosts' agents;
+- ``agents``: what the agents report (node states, heartbeats), silent hosts, reconcile;
 - ``recovery``: the sweep that drives on what a lost message or a dead worker left behind.
 
 Each step takes an instance id, re-reads the row and compare-and-sets its status, so a

@@ -22,7 +22,9 @@ def instance_document(session: Session, instance: Instance) -> dict:
         "version": instance.service_version,
         "user": instance.user.name,
         "options": instance.merged_options or {},
-        "nodes": [n.placement or {"name": n.name, **n.spec} for n in nodes],
+        "nodes": [
+            {**(n.placement or {"name": n.name, **n.spec}), "runtime": n.runtime} for n in nodes
+        ],
         "services": (instance.spec or {}).get("services", {}),
     }
 

@@ -10,6 +10,7 @@ from sqlalchemy import or_, select, update
 from bigdata_paas import states
 from bigdata_paas.messaging.publish import publish_chain, publish_destroy, publish_run
 from bigdata_paas.models import Instance, utcnow
+from bigdata_paas.operations.lifecycle.agents import check_hosts
 from bigdata_paas.operations.lifecycle.queueing import drain_queue
 from bigdata_paas.operations.lifecycle.transitions import fail, note
 from bigdata_paas.runtime import Runtime
@@ -82,6 +83,8 @@ def sweep(rt: Runtime) -> dict[str, int]:
     # Queued instances wait for capacity, not for a message; a wake-up the broker lost is
     # made up for here.
     counts["placed"] = drain_queue(rt)
+    # Hosts whose agent fell silent: nothing new lands there, their instances say why.
+    counts["hosts_down"] = len(check_hosts(rt))
     if any(counts.values()):
         log.info("sweep: %s", counts)
     return counts

@@ -12,6 +12,7 @@ from bigdata_paas import states
 from bigdata_paas.models import Instance, Node, utcnow
 from bigdata_paas.operations import allocations
 from bigdata_paas.operations.lifecycle.commands import Heartbeat, run_orquestrator
+from bigdata_paas.operations.lifecycle.nodes import claim_nodes, start_nodes, stop_nodes
 from bigdata_paas.operations.lifecycle.transitions import advance, fail, note, status_of
 from bigdata_paas.orquestrator.health import check_targets, describe_missing, wait_for_ports
 from bigdata_paas.runtime import Runtime
@@ -48,14 +49,34 @@ def run(rt: Runtime, instance_id: str, token: str | None = None) -> str:
         if not claimed:
             session.commit()
             return "skipped"
-        note(session, instance_id, "run", states.SCHEDULED, "orquestrator start began")
+        orders = claim_nodes(session, instance_id)
+        began = "orquestrator start began"
+        if orders:
+            hosts = ", ".join(sorted({host for host, _placed, _nets in orders}))
+            began = f"starting {len(orders)} node(s) on the agents of {hosts}"
+        note(session, instance_id, "run", states.SCHEDULED, began)
         session.commit()
-    # The heartbeat lasts until the health check ends: a worker that dies while the check
-    # waits loses the run as surely as one that dies during start.
-    try:
-        ok, how = run_orquestrator(rt, instance_id, "start", keep_heartbeat=True)
-    except (OSError, RuntimeError) as exc:
-        ok, how = False, f"could not start the orquestrator: {exc}"
+    # The heartbeat lasts until the health check ends: a worker that dies while the nodes
+    # start or the check waits loses the run as surely as one that dies during start.
+    ok, how = True, ""
+    if orders:
+        ok, how = start_nodes(rt, instance_id, orders)
+        if ok:
+            with rt.db.session() as session:
+                note(
+                    session,
+                    instance_id,
+                    "run",
+                    states.SCHEDULED,
+                    f"{how}; orquestrator start began",
+                )
+                session.commit()
+    if ok:
+        try:
+            ok, started = run_orquestrator(rt, instance_id, "start", keep_heartbeat=True)
+        except (OSError, RuntimeError) as exc:
+            ok, started = False, f"could not start the orquestrator: {exc}"
+        how = f"{how}; {started}" if how else started
     if ok:
         ok, health = check_health(rt, instance_id)
         how = f"{how}; {health}"
@@ -74,7 +95,8 @@ def run(rt: Runtime, instance_id: str, token: str | None = None) -> str:
             return states.RUNNING
     # start began: whatever it left behind is stopped before the instance fails
     stop_quietly(rt, instance_id, "run")
-    if not ok and fail(rt, instance_id, "run", how):
+    stopped = stop_nodes(rt, instance_id)
+    if not ok and fail(rt, instance_id, "run", f"{how} ({stopped})" if stopped else how):
         return states.FAILED
     # Destroyed while start ran: the destroy left the rest to this step.
     return finish_destroy(rt, instance_id)
@@ -146,6 +168,11 @@ def destroy(rt: Runtime, instance_id: str) -> str:
         return "skipped"
     if started is not None:
         stop_quietly(rt, instance_id, "destroy")
+        stopped = stop_nodes(rt, instance_id)
+        if stopped:
+            with rt.db.session() as session:
+                note(session, instance_id, "destroy", states.DESTROYING, stopped)
+                session.commit()
     return finish_destroy(rt, instance_id)
 
 
