@@ -73,12 +73,14 @@ class ProcessDriver:
         host: str = "",
         create_origins: bool = False,
         stop_grace: float = 10.0,
-        max_processes: int = 1024,
+        max_processes: int = 4096,
         max_open_files: int = 4096,
+        labels: Mapping[str, str] | None = None,
         **_ignored: object,  # options of other drivers (containers_conf...)
     ) -> None:
         self.state_dir = Path(state_dir)
         self.host = host
+        self.labels = dict(labels or {})
         self.create_origins = create_origins
         self.stop_grace = stop_grace
         self.max_processes = max_processes
@@ -236,7 +238,7 @@ class ProcessDriver:
             ],
             "addresses": {i.device: i.address for i in spec.interfaces},
             "cpus": sorted(cpu_set(spec)),
-            "labels": dict(spec.labels),
+            "labels": {**self.labels, **spec.labels},
         }
         return process, record
 
