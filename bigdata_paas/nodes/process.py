@@ -215,10 +215,10 @@ class ProcessDriver:
                     group=runner.pw_gid if runner else None,
                     extra_groups=[] if runner else None,
                 )
-            except OSError as exc:
+            except (OSError, subprocess.SubprocessError) as exc:  # no program, a failed limit
+                text = getattr(exc, "strerror", None) or str(exc)
                 raise NodeStartError(
-                    f"node {spec.name}: cannot run {command[0]}: {exc.strerror or exc}",
-                    reason=str(exc),
+                    f"node {spec.name}: cannot run {command[0]}: {text}", reason=str(exc)
                 ) from None
         start_time = proc_start_time(process.pid)
         record = {
