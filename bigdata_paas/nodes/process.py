@@ -73,12 +73,14 @@ class ProcessDriver:
         host: str = "",
         create_origins: bool = False,
         stop_grace: float = 10.0,
-        max_processes: int = 1024,
+        max_processes: int = 4096,
         max_open_files: int = 4096,
+        labels: Mapping[str, str] | None = None,
         **_ignored: object,  # options of other drivers (containers_conf...)
     ) -> None:
         self.state_dir = Path(state_dir)
         self.host = host
+        self.labels = dict(labels or {})
         self.create_origins = create_origins
         self.stop_grace = stop_grace
         self.max_processes = max_processes
@@ -213,10 +215,10 @@ class ProcessDriver:
                     group=runner.pw_gid if runner else None,
                     extra_groups=[] if runner else None,
                 )
-            except OSError as exc:
+            except (OSError, subprocess.SubprocessError) as exc:  # no program, a failed limit
+                text = getattr(exc, "strerror", None) or str(exc)
                 raise NodeStartError(
-                    f"node {spec.name}: cannot run {command[0]}: {exc.strerror or exc}",
-                    reason=str(exc),
+                    f"node {spec.name}: cannot run {command[0]}: {text}", reason=str(exc)
                 ) from None
         start_time = proc_start_time(process.pid)
         record = {
@@ -236,7 +238,7 @@ class ProcessDriver:
             ],
             "addresses": {i.device: i.address for i in spec.interfaces},
             "cpus": sorted(cpu_set(spec)),
-            "labels": dict(spec.labels),
+            "labels": {**self.labels, **spec.labels},
         }
         return process, record
 

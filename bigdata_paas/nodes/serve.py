@@ -17,9 +17,9 @@ import threading
 HTTP_METHODS = {b"GET", b"HEAD", b"POST", b"PUT", b"DELETE", b"OPTIONS", b"PATCH"}
 
 
-def make_handler(body):
+def make_handler(body: bytes) -> type:
     class Answer(socketserver.BaseRequestHandler):
-        def handle(self):
+        def handle(self) -> None:
             conn = self.request
             conn.settimeout(1.0)
             data = b""
@@ -59,7 +59,7 @@ class Server(socketserver.ThreadingTCPServer):
     daemon_threads = True
 
 
-def main():
+def main() -> int:
     with open(os.environ["PAAS_NODE_FILE"], "rb") as f:
         body = f.read()
     address = os.environ.get("PAAS_NODE_ADDRESS") or "127.0.0.1"

@@ -56,7 +56,7 @@ def test_limits_read_back_from_proc(driver, cpu, mem):
     if AS_ROOT:  # the node runs as nobody, with a process limit
         uid = Path(f"/proc/{pid}/status").read_text().split("Uid:")[1].split()[0]
         assert int(uid) == 65534
-        assert info.limits["nproc"] == 1024
+        assert info.limits["nproc"] == 4096
 
 
 def test_address_passed_and_answered(driver):
