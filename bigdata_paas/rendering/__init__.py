@@ -1,5 +1,6 @@
 """Options, sandboxed template rendering and instance-spec validation (plain data only)."""
 
+from bigdata_paas.rendering.context import build_context
 from bigdata_paas.rendering.options import (
     merge_options,
     option_defaults,
@@ -9,7 +10,6 @@ from bigdata_paas.rendering.options import (
 from bigdata_paas.rendering.spec import node_roles, validate_spec
 from bigdata_paas.rendering.template import (
     RenderLimits,
-    build_context,
     check_syntax,
     render_spec,
     render_text,
