@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ast
-import re
 from typing import Any
 
 from sqlalchemy import func, select
@@ -12,6 +11,7 @@ from sqlalchemy.orm import Session
 from bigdata_paas import states
 from bigdata_paas.errors import Conflict, NotFound, ScriptError, TemplateError, ValidationError
 from bigdata_paas.models import Instance, Service
+from bigdata_paas.names import SERVICE_NAME, VERSION
 from bigdata_paas.rendering import (
     build_context,
     check_syntax,
@@ -22,20 +22,15 @@ from bigdata_paas.rendering import (
 )
 from bigdata_paas.runtime import Runtime
 
-# \Z, not $: "$" also matches before a trailing newline ("a\n" would pass)
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}\Z")
-VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}\Z")
 YAML_TYPES = {"application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml"}
 
 
 def check_name(name: Any, version: Any) -> list[dict[str, str]]:
     problems = []
-    if not isinstance(name, str) or not NAME_RE.match(name):
-        problems.append({"field": "name", "message": "must match ^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"})
-    if not isinstance(version, str) or not VERSION_RE.match(version) or ".." in version:
-        problems.append(
-            {"field": "version", "message": "must match ^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}$"}
-        )
+    if not SERVICE_NAME.matches(name):
+        problems.append({"field": "name", "message": SERVICE_NAME.message})
+    if not VERSION.matches(version):
+        problems.append({"field": "version", "message": VERSION.message})
     return problems
 
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 import difflib
 import json
 import math
-import re
 from typing import Any
 
 from bigdata_paas.errors import ValidationError
+from bigdata_paas.names import OPTION_NAME
 
 CATEGORIES = ("required", "optional", "advanced")
 SECTIONS = (*CATEGORIES, "descriptions", "limits")
@@ -27,8 +27,6 @@ MAX_DESCRIPTION_LENGTH = 10_000
 MAX_CHOICES = 1_000
 # A launch body with thousands of bad keys must not produce a multi-megabyte error.
 MAX_PROBLEMS = 200
-
-_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
 
 Problems = list[dict[str, str]]
 
@@ -240,14 +238,8 @@ def validate_options_document(doc: Any) -> dict[str, dict[str, Any]]:
                     }
                 )
                 continue
-            if not _NAME_RE.fullmatch(name):
-                problems.append(
-                    {
-                        "field": where,
-                        "message": "option name must be dotted identifiers "
-                        "(letters, digits, _), e.g. slaves.number",
-                    }
-                )
+            if not OPTION_NAME.matches(name):
+                problems.append({"field": where, "message": f"option name {OPTION_NAME.message}"})
                 continue
             if name in declared:
                 problems.append(

@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import copy
 import ipaddress
-import re
+from collections.abc import Iterator
 from typing import Any
 
 from bigdata_paas.errors import SpecError
+from bigdata_paas.names import (
+    NODE_DEVICE_NAME,
+    NODE_DISK_NAME,
+    NODE_NAME,
+    SPEC_SERVICE_NAME,
+    NameRule,
+)
 from bigdata_paas.rendering.options import describe_value as _show
 
-NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
 # Stored in integer columns; a template must not overflow them.
 MAX_INT = 2**31 - 1
 # A count like "disks": 1000000000 is tiny JSON but would build a billion entries.
@@ -35,15 +41,23 @@ class _Checker:
     def add(self, path: str, message: str) -> None:
         self.problems.append(f"{path}: {message}")
 
-    def is_name(self, path: str, name: Any, what: str) -> bool:
-        if isinstance(name, str) and NAME_RE.fullmatch(name):
+    def is_name(self, path: str, name: Any, rule: NameRule) -> bool:
+        if rule.matches(name):
             return True
-        self.add(
-            path,
-            f"invalid {what} name {_show(name)}: use 1 to 63 letters, digits, "
-            "'_', '.' or '-', starting with a letter or digit",
-        )
+        self.add(path, f"invalid {rule.kind} {_show(name)}: use {rule.description}")
         return False
+
+    def objects(self, path: str, value: dict, rule: NameRule) -> Iterator[tuple[str, str, dict]]:
+        """(name, path, body) of each entry of ``value`` whose name follows ``rule`` and whose
+        body is an object; the others are reported."""
+        for name, body in value.items():
+            where = f"{path}.{_key(name)}"
+            if not self.is_name(where, name, rule):
+                continue
+            if not isinstance(body, dict):
+                self.add(where, f"must be an object, got {_show(body)}")
+                continue
+            yield name, where, body
 
     def positive_int(self, path: str, value: Any, *, high: int = MAX_INT) -> bool:
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -90,13 +104,7 @@ class _Checker:
             self.add(path, f"a node may have at most {MAX_DISKS_PER_NODE} disks, got {len(value)}")
             return {}
         disks: dict[str, Any] = {}
-        for name, body in value.items():
-            where = f"{path}.{_key(name)}"
-            if not self.is_name(where, name, "disk"):
-                continue
-            if not isinstance(body, dict):
-                self.add(where, f"must be an object, got {_show(body)}")
-                continue
+        for name, where, body in self.objects(path, value, NODE_DISK_NAME):
             for field in ("type", "destination", "mode"):
                 if field in body:
                     self.string(f"{where}.{field}", body[field])
@@ -108,13 +116,7 @@ class _Checker:
             self.add(path, f"must be an object of network devices, got {_show(value)}")
             return {}
         networks: dict[str, Any] = {}
-        for device, body in value.items():
-            where = f"{path}.{_key(device)}"
-            if not self.is_name(where, device, "network device"):
-                continue
-            if not isinstance(body, dict):
-                self.add(where, f"must be an object, got {_show(body)}")
-                continue
+        for device, where, body in self.objects(path, value, NODE_DEVICE_NAME):
             if "networkname" not in body:
                 self.add(f"{where}.networkname", "is required")
             else:
@@ -216,7 +218,7 @@ def _validate(spec: Any, max_nodes: int) -> dict[str, Any]:
     clean_nodes: dict[str, Any] = {}
     for name, body in nodes.items():
         path = f"nodes.{_key(name)}"
-        if not check.is_name(path, name, "node"):
+        if not check.is_name(path, name, NODE_NAME):
             continue
         node = check.node(path, body)
         if node is not None:
@@ -227,13 +229,7 @@ def _validate(spec: Any, max_nodes: int) -> dict[str, Any]:
     if not isinstance(services, dict):
         check.add("services", f"must be an object of services, got {_show(services)}")
         services = {}
-    for name, body in services.items():
-        path = f"services.{_key(name)}"
-        if not check.is_name(path, name, "service"):
-            continue
-        if not isinstance(body, dict):
-            check.add(path, f"must be an object, got {_show(body)}")
-            continue
+    for name, path, body in check.objects("services", services, SPEC_SERVICE_NAME):
         members = body.get("nodes", [])
         if check.string_list(f"{path}.nodes", members):
             for i, member in enumerate(members):
