@@ -13,9 +13,10 @@ from bigdata_paas.errors import Conflict, NotFound, ScriptError, TemplateError, 
 from bigdata_paas.models import Instance, Service
 from bigdata_paas.names import SERVICE_NAME, VERSION
 from bigdata_paas.rendering import (
-    build_context,
+    TRIAL_INSTANCE_ID,
     check_syntax,
-    option_defaults,
+    instance_context,
+    merge_options,
     render_spec,
     validate_options_document,
     validate_spec,
@@ -101,20 +102,45 @@ def decode_text(raw: bytes, what: str) -> str:
     return text
 
 
-def test_render(
+def render_instance(
+    rt: Runtime,
+    template: str,
+    fmt: str,
+    doc: dict,
+    values: Any,
+    *,
+    instance_id: str,
+    user: str,
+    service: str,
+    version: str,
+) -> tuple[dict, Any]:
+    """Merge launch ``values`` into the defaults of ``doc`` and render the template in the
+    sandbox, as the instance ``instance_id`` of ``user``; return (merged options, the spec as
+    rendered). Every render of an instance's template (upload check, plan, launch, prepare)
+    goes through here, so all of them see the same context."""
+    merged = merge_options(doc, values)
+    context = instance_context(
+        merged, instance_id=instance_id, user=user, service=service, version=version
+    )
+    return merged, render_spec(template, context, fmt=fmt, limits=rt.render_limits())
+
+
+def check_template(
     rt: Runtime, service: Service, template: str, fmt: str, options: dict, user: str
 ) -> dict:
-    """Render ``template`` with default ``options`` in the sandbox and validate the spec."""
-    context = build_context(
-        option_defaults(options),
-        instancename=f"{service.name}-test",
-        clusterid="test",
-        clusterdn=f"{service.name}-test",
+    """Render ``template`` with the defaults of ``options`` and validate the spec: the check
+    an upload must pass, done as a launch of ``user`` with no option set would render."""
+    _merged, spec = render_instance(
+        rt,
+        template,
+        fmt,
+        options,
+        {},
+        instance_id=TRIAL_INSTANCE_ID,
         user=user,
         service=service.name,
         version=service.version,
     )
-    spec = render_spec(template, context, fmt=fmt, limits=rt.render_limits())
     return validate_spec(spec, max_nodes=rt.config.MAX_NODES)
 
 
@@ -126,7 +152,7 @@ def set_template(
     fmt = "yaml" if content_type in YAML_TYPES else "json"
     check_syntax(text)
     if service.options is not None:
-        test_render(rt, service, text, fmt, service.options, user)
+        check_template(rt, service, text, fmt, service.options, user)
     service.template, service.template_format = text, fmt
     session.commit()
     return service
@@ -137,7 +163,7 @@ def set_options(rt: Runtime, session: Session, service: Service, doc: Any, user:
     normalized = validate_options_document(doc)
     if service.template is not None:
         try:
-            test_render(rt, service, service.template, service.template_format, normalized, user)
+            check_template(rt, service, service.template, service.template_format, normalized, user)
         except TemplateError as exc:
             raise TemplateError(
                 f"the template does not render with these defaults: {exc.reason}", line=exc.line

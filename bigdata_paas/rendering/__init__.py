@@ -1,6 +1,6 @@
 """Options, sandboxed template rendering and instance-spec validation (plain data only)."""
 
-from bigdata_paas.rendering.context import build_context
+from bigdata_paas.rendering.context import RESERVED_NAMES, TRIAL_INSTANCE_ID, instance_context
 from bigdata_paas.rendering.options import (
     merge_options,
     option_defaults,
@@ -16,9 +16,11 @@ from bigdata_paas.rendering.template import (
 )
 
 __all__ = [
+    "RESERVED_NAMES",
+    "TRIAL_INSTANCE_ID",
     "RenderLimits",
-    "build_context",
     "check_syntax",
+    "instance_context",
     "merge_options",
     "node_roles",
     "option_defaults",

@@ -13,9 +13,9 @@ import pytest
 from bigdata_paas.errors import TemplateError
 from bigdata_paas.rendering import (
     RenderLimits,
-    build_context,
     check_syntax,
     codecache,
+    instance_context,
     merge_options,
     render_spec,
     render_text,
@@ -31,15 +31,7 @@ FAST = RenderLimits(timeout=1.0)
 
 
 def context(**options: object) -> dict:
-    return build_context(
-        options,
-        instancename="cdh-1",
-        clusterid="c1",
-        clusterdn="cdh-1.alice",
-        user="alice",
-        service="cdh",
-        version="5.7.2",
-    )
+    return instance_context(options, instance_id="c1", user="alice", service="cdh", version="5.7.2")
 
 
 @pytest.fixture(autouse=True)
@@ -52,16 +44,16 @@ def no_zombies():
         pass
 
 
-def test_build_context_nests_dotted_names() -> None:
+def test_instance_context_nests_dotted_names() -> None:
     ctx = context(**{"slaves.number": 3, "slaves.cpu": 2, "size": 1, "a.b.c": True})
     assert ctx["opts"] == {"slaves.number": 3, "slaves.cpu": 2, "size": 1, "a.b.c": True}
     assert ctx["slaves"] == {"number": 3, "cpu": 2}
     assert ctx["a"] == {"b": {"c": True}}
     assert ctx["size"] == 1
     assert (ctx["instancename"], ctx["clusterid"], ctx["clusterdn"]) == (
-        "cdh-1",
+        "cdh-c1",
         "c1",
-        "cdh-1.alice",
+        "cdh-c1.alice",
     )
     assert (ctx["user"], ctx["service"], ctx["version"]) == ("alice", "cdh", "5.7.2")
 
@@ -83,7 +75,7 @@ RENDER_CASES = [
     ("{{ opts['slaves.number'] }}/{{ slaves.number }}", "3/3"),
     (
         "{{ instancename }} {{ clusterid }} {{ clusterdn }} {{ user }} {{ service }} {{ version }}",
-        "cdh-1 c1 cdh-1.alice alice cdh 5.7.2",
+        "cdh-c1 c1 cdh-c1.alice alice cdh 5.7.2",
     ),
     (
         '{% set comma = joiner(",") %}{% for i in range(3) %}{{ comma() }}{{ i }}{% endfor %}',
