@@ -1,4 +1,11 @@
-"""Validate and normalize a rendered instance spec: ``{"nodes": {...}, "services": {...}}``."""
+"""Validate and normalize a rendered instance spec: ``{"nodes": {...}, "services": {...}}``.
+
+Node fields are read in the original system's dialect (``rendering.dialect``): ``"cpu": "2"``
+is stored as 2 and ``"check_ports": "22,8088"`` as ``[22, 8088]``, so nothing downstream of
+this validation (the stored spec, placement, the orquestrator's instance file, the API) sees a
+number written as a string or a list written as text. The ``services`` section and fields this
+module does not know are free-form: they are kept as written.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +22,7 @@ from bigdata_paas.names import (
     SPEC_SERVICE_NAME,
     NameRule,
 )
+from bigdata_paas.rendering.dialect import as_boolean, as_integer, as_list, as_number_list
 from bigdata_paas.rendering.options import describe_value as _show
 
 # Stored in integer columns; a template must not overflow them.
@@ -59,20 +67,32 @@ class _Checker:
                 continue
             yield name, where, body
 
-    def positive_int(self, path: str, value: Any, *, high: int = MAX_INT) -> bool:
+    def positive_int(self, path: str, value: Any, *, high: int = MAX_INT) -> Any:
+        value = as_integer(value)
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             self.add(path, f"must be an integer >= 1, got {_show(value)}")
-            return False
-        if value > high:
+        elif value > high:
             self.add(path, f"must be at most {high}, got {value}")
-            return False
-        return True
+        return value
 
-    def port(self, path: str, value: Any) -> bool:
-        if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 65535:
-            return True
-        self.add(path, f"must be a port number between 1 and 65535, got {_show(value)}")
-        return False
+    def port(self, path: str, value: Any) -> Any:
+        value = as_integer(value)
+        if not (isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 65535):
+            self.add(path, f"must be a port number between 1 and 65535, got {_show(value)}")
+        return value
+
+    def ports(self, path: str, value: Any) -> Any:
+        ports = as_number_list(value)
+        if not isinstance(ports, list):
+            self.add(path, f"must be a list of port numbers, got {_show(value)}")
+            return value
+        return [self.port(f"{path}[{i}]", item) for i, item in enumerate(ports)]
+
+    def boolean(self, path: str, value: Any) -> Any:
+        value = as_boolean(value)
+        if not isinstance(value, bool):
+            self.add(path, f"must be true or false, got {_show(value)}")
+        return value
 
     def string(self, path: str, value: Any, *, empty: bool = True) -> bool:
         if isinstance(value, str) and (empty or value):
@@ -90,6 +110,7 @@ class _Checker:
         return ok
 
     def disks(self, path: str, value: Any) -> dict[str, Any]:
+        value = as_integer(value)
         if isinstance(value, int) and not isinstance(value, bool):
             if not 0 <= value <= MAX_DISKS_PER_NODE:
                 self.add(
@@ -142,46 +163,46 @@ class _Checker:
         if not isinstance(body, dict):
             self.add(path, f"must be an object, got {_show(body)}")
             return None
+        node: dict[str, Any] = {}
         for field in ("cpu", "mem"):
             if field not in body:
                 self.add(f"{path}.{field}", "is required")
             else:
-                self.positive_int(f"{path}.{field}", body[field])
-        node: dict[str, Any] = {}
+                node[field] = self.positive_int(f"{path}.{field}", body[field])
         for field, value in body.items():
-            where = f"{path}.{_key(field)}"
-            if field in PLATFORM_NODE_FIELDS:
+            if field in PLATFORM_NODE_FIELDS or field in node:
                 continue
-            if field == "disks":
-                node["disks"] = self.disks(where, value)
-                continue
-            if field == "networks":
-                node["networks"] = self.networks(where, value)
-                continue
-            if field == "required_node":
-                self.string(where, value, empty=False)
-            elif field == "constraints":
-                if not isinstance(value, dict):
-                    self.add(where, f"must be an object of strings, got {_show(value)}")
-                else:
-                    for key, item in value.items():
-                        self.string(f"{where}.{_key(key)}", item)
-            elif field == "port":
-                self.port(where, value)
-            elif field == "check_ports":
-                if not isinstance(value, list):
-                    self.add(where, f"must be a list of port numbers, got {_show(value)}")
-                else:
-                    for i, item in enumerate(value):
-                        self.port(f"{where}[{i}]", item)
-            elif field in ("docker_image", "docker_opts"):
-                self.string(where, value)
-            elif field in ("tags", "services"):
-                self.string_list(where, value)
-            node[field] = copy.deepcopy(value)
+            node[field] = self.node_field(f"{path}.{_key(field)}", field, value)
         node.setdefault("disks", {})
         node.setdefault("networks", {})
         return node
+
+    def node_field(self, where: str, field: str, value: Any) -> Any:
+        """Check one field of a node; return it as stored (the dialect read, copied)."""
+        if field == "disks":
+            return self.disks(where, value)
+        if field == "networks":
+            return self.networks(where, value)
+        if field == "port":
+            return self.port(where, value)
+        if field == "check_ports":
+            return self.ports(where, value)
+        if field == "use_custom_disks":
+            return self.boolean(where, value)
+        if field in ("tags", "services"):
+            value = as_list(value)
+            self.string_list(where, value)
+        elif field == "required_node":
+            self.string(where, value, empty=False)
+        elif field == "constraints":
+            if not isinstance(value, dict):
+                self.add(where, f"must be an object of strings, got {_show(value)}")
+            else:
+                for key, item in value.items():
+                    self.string(f"{where}.{_key(key)}", item)
+        elif field in ("docker_image", "docker_opts"):
+            self.string(where, value)
+        return copy.deepcopy(value)
 
 
 def _is_ip(text: str) -> bool:
