@@ -14,16 +14,20 @@ from bigdata_paas.models import Instance, Service
 from bigdata_paas.names import SERVICE_NAME, VERSION
 from bigdata_paas.rendering import (
     TRIAL_INSTANCE_ID,
+    check_options_document,
     check_syntax,
     instance_context,
     merge_options,
     render_spec,
-    validate_options_document,
     validate_spec,
 )
 from bigdata_paas.runtime import Runtime
 
 YAML_TYPES = {"application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml"}
+#: The types an options document may be sent as besides JSON's own: the original system's
+#: registration scripts ran ``curl --data-binary @options.json`` with no ``-H``, which sends
+#: it as a form. The body is read as JSON all the same (as it is with no type at all).
+OPTIONS_UPLOAD_TYPES = ("application/x-www-form-urlencoded",)
 
 
 def check_name(name: Any, version: Any) -> list[dict[str, str]]:
@@ -144,12 +148,18 @@ def check_template(
     return validate_spec(spec, max_nodes=rt.config.MAX_NODES)
 
 
+def template_format(content_type: str | None) -> str:
+    """The format of an uploaded template: YAML when its type says so, else JSON (whatever
+    else it says: the original's scripts sent templates as curl's default form type)."""
+    return "yaml" if content_type in YAML_TYPES else "json"
+
+
 def set_template(
     rt: Runtime, session: Session, service: Service, raw: bytes, content_type: str, user: str
 ) -> Service:
     """Store a template after a syntax check and, with options set, a sandboxed test render."""
     text = decode_text(raw, "template")
-    fmt = "yaml" if content_type in YAML_TYPES else "json"
+    fmt = template_format(content_type)
     check_syntax(text)
     if service.options is not None:
         check_template(rt, service, text, fmt, service.options, user)
@@ -158,9 +168,15 @@ def set_template(
     return service
 
 
-def set_options(rt: Runtime, session: Session, service: Service, doc: Any, user: str) -> Service:
-    """Store a validated options document; the template must still render with its defaults."""
-    normalized = validate_options_document(doc)
+def set_options(
+    rt: Runtime, session: Session, service: Service, doc: Any, user: str
+) -> tuple[Service, list[dict[str, str]]]:
+    """Store a validated options document; the template must still render with its defaults.
+
+    Returns the service and the warnings about what the stored document leaves out (stale
+    descriptions).
+    """
+    normalized, warnings = check_options_document(doc)
     if service.template is not None:
         try:
             check_template(rt, service, service.template, service.template_format, normalized, user)
@@ -170,7 +186,7 @@ def set_options(rt: Runtime, session: Session, service: Service, doc: Any, user:
             ) from None
     service.options = normalized
     session.commit()
-    return service
+    return service, warnings
 
 
 def set_orquestrator(

@@ -2,6 +2,7 @@
 
 from bigdata_paas.rendering.context import RESERVED_NAMES, TRIAL_INSTANCE_ID, instance_context
 from bigdata_paas.rendering.options import (
+    check_options_document,
     merge_options,
     option_defaults,
     option_types,
@@ -19,6 +20,7 @@ __all__ = [
     "RESERVED_NAMES",
     "TRIAL_INSTANCE_ID",
     "RenderLimits",
+    "check_options_document",
     "check_syntax",
     "instance_context",
     "merge_options",

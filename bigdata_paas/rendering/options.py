@@ -203,11 +203,22 @@ def _check_limits(
 
 def validate_options_document(doc: Any) -> dict[str, dict[str, Any]]:
     """Validate an options document and return a normalized copy with all five sections."""
+    return check_options_document(doc)[0]
+
+
+def check_options_document(doc: Any) -> tuple[dict[str, dict[str, Any]], Problems]:
+    """Validate an options document; return a normalized copy with all five sections and the
+    warnings about what was accepted but left out.
+
+    A description of a name no longer declared (a stale line, common in documents written for
+    the original system) is such a warning: the document is stored without it.
+    """
     if not isinstance(doc, dict):
         raise ValidationError(
             [{"field": "", "message": f"options must be a JSON object, got {_type_name(doc)}"}]
         )
     problems: Problems = []
+    warnings: Problems = []
     sections: dict[str, dict[str, Any]] = {}
     for key, value in doc.items():
         if key not in SECTIONS:
@@ -289,7 +300,7 @@ def validate_options_document(doc: Any) -> dict[str, dict[str, Any]]:
     for name, text in sections.get("descriptions", {}).items():
         where = f"descriptions.{_short(name)}"
         if name not in declared:
-            problems.append({"field": where, "message": "describes an undeclared option"})
+            warnings.append({"field": where, "message": "describes an undeclared option; left out"})
         elif not isinstance(text, str):
             problems.append(
                 {"field": where, "message": f"must be a string, got {_type_name(text)}"}
@@ -314,7 +325,7 @@ def validate_options_document(doc: Any) -> dict[str, dict[str, Any]]:
 
     if problems:
         raise ValidationError(_capped(problems))
-    return out
+    return out, _capped(warnings)
 
 
 def _capped(problems: Problems) -> Problems:
