@@ -47,6 +47,21 @@ class Service(Schema):
     updated_at = fields.String()
 
 
+class UploadWarning(Schema):
+    field = fields.String(metadata={"description": "where, e.g. descriptions.slaves.disks"})
+    message = fields.String(metadata={"description": "what was accepted and left out"})
+
+
+class OptionsStored(Service):
+    warnings = fields.List(
+        fields.Nested(UploadWarning),
+        metadata={
+            "description": "what the stored document leaves out, e.g. a description of an "
+            "option no longer declared; empty when nothing was"
+        },
+    )
+
+
 class CatalogEntry(Schema):
     name = fields.String()
     description = fields.String()

@@ -218,18 +218,25 @@ def get_options(name: str, version: str):
 
 @blp.route("/services/<name>/<version>/options", methods=["PUT"])
 @blp.doc(
-    **doc_body(schemas.OptionsDocument),
-    **responses((200, schemas.Service, "stored"), errors=(400, 401, 403, 404, 415, 422)),
+    **doc_body(
+        schemas.OptionsDocument,
+        "JSON; a body sent as application/x-www-form-urlencoded (what `curl --data-binary` "
+        "sends without -H) or with no Content-Type is read as JSON too",
+    ),
+    **responses(
+        (200, schemas.OptionsStored, "stored; `warnings` lists what the document left out"),
+        errors=(400, 401, 403, 404, 415, 422),
+    ),
 )
 @admin_required
 def put_options(name: str, version: str):
     """Store a validated options document."""
-    body = json_body()
+    body = json_body(also=ops.OPTIONS_UPLOAD_TYPES)
     rt = runtime()
     with rt.db.session() as session:
         service = ops.get_service(session, name, version)
-        ops.set_options(rt, session, service, body, g.user.name)
-        return jsonify(service.to_dict())
+        service, warnings = ops.set_options(rt, session, service, body, g.user.name)
+        return jsonify({**service.to_dict(), "warnings": warnings})
 
 
 @blp.route("/services/<name>/<version>/orquestrator", methods=["GET"])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-import re
 from typing import Any
 
 from sqlalchemy import func, select, text
@@ -11,11 +10,17 @@ from sqlalchemy.orm import Session, selectinload
 
 from bigdata_paas.errors import Conflict, NotFound, ValidationError
 from bigdata_paas.models import HOST_STATES, Address, Host, HostDisk, Network, Node
+from bigdata_paas.names import (
+    DISK_NAME,
+    DISK_TYPE,
+    HOST_ADDRESS,
+    HOST_NAME,
+    INTERFACE_NAME,
+    LABEL_NAME,
+    NETWORK_NAME,
+)
 from bigdata_paas.operations.wakeups import wake_queue
 
-# \Z, not $: "$" also matches before a trailing newline ("a\n" would pass)
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")
-ADDRESS_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,254}\Z")
 HOST_FIELDS = {"name", "address", "cpu", "mem", "disks", "networks", "labels", "state"}
 #: the PostgreSQL advisory lock that placements and inventory changes take ("PAAS")
 PLACEMENT_LOCK = 0x5041_4153
@@ -41,12 +46,12 @@ def _check_labels(labels: Any, problems: list) -> None:
         problems.append({"field": "labels", "message": "must be an object of <= 64 labels"})
         return
     for key, value in labels.items():
-        if not NAME_RE.match(key) or not isinstance(value, str) or len(value) > 255:
+        if not LABEL_NAME.matches(key) or not isinstance(value, str) or len(value) > 255:
             problems.append(
                 {
                     "field": f"labels.{key}",
-                    "message": "label names match ^[A-Za-z0-9][A-Za-z0-9_.-]*$ and "
-                    "values are strings of <= 255 chars",
+                    "message": f"a label name {LABEL_NAME.message} and its value a string "
+                    "of <= 255 chars",
                 }
             )
 
@@ -58,12 +63,10 @@ def validate_host(body: Any) -> dict:
     problems: list[dict[str, str]] = []
     for key in sorted(set(body) - HOST_FIELDS):
         problems.append({"field": key, "message": "unknown field"})
-    if not isinstance(body.get("name"), str) or not NAME_RE.match(body["name"]):
-        problems.append(
-            {"field": "name", "message": "must match ^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"}
-        )
-    if not isinstance(body.get("address"), str) or not ADDRESS_RE.match(body["address"]):
-        problems.append({"field": "address", "message": "must be a host name or IP address"})
+    if not HOST_NAME.matches(body.get("name")):
+        problems.append({"field": "name", "message": HOST_NAME.message})
+    if not HOST_ADDRESS.matches(body.get("address")):
+        problems.append({"field": "address", "message": HOST_ADDRESS.message})
     for key in ("cpu", "mem"):
         if not _is_int(body.get(key), 1):
             problems.append({"field": key, "message": "must be an integer >= 1"})
@@ -77,22 +80,18 @@ def validate_host(body: Any) -> dict:
         if not isinstance(disk, dict) or set(disk) - {"name", "type", "size"}:
             problems.append({"field": where, "message": "must be an object {name, type, size}"})
             continue
-        if not isinstance(disk.get("name"), str) or not NAME_RE.match(disk["name"]):
-            problems.append({"field": f"{where}.name", "message": "must be a disk name"})
+        if not DISK_NAME.matches(disk.get("name")):
+            problems.append({"field": f"{where}.name", "message": DISK_NAME.message})
         elif disk["name"] in seen:
             problems.append({"field": f"{where}.name", "message": "duplicate disk name"})
         else:
             seen.add(disk["name"])
-        if not isinstance(disk.get("type", "hdd"), str) or not NAME_RE.match(
-            disk.get("type", "hdd")
-        ):
-            problems.append({"field": f"{where}.type", "message": "must be a type name (hdd)"})
+        if not DISK_TYPE.matches(disk.get("type", "hdd")):
+            problems.append({"field": f"{where}.type", "message": DISK_TYPE.message})
         if not _is_int(disk.get("size", 0)):
             problems.append({"field": f"{where}.size", "message": "must be an integer >= 0"})
     networks = body.get("networks", [])
-    if not isinstance(networks, list) or not all(
-        isinstance(n, str) and NAME_RE.match(n) for n in networks
-    ):
+    if not isinstance(networks, list) or not all(NETWORK_NAME.matches(n) for n in networks):
         problems.append({"field": "networks", "message": "must be a list of network names"})
     _check_labels(body.get("labels", {}), problems)
     if body.get("state", "up") not in HOST_STATES:
@@ -219,10 +218,8 @@ def add_network(session: Session, body: Any) -> Network:
         {"field": k, "message": "unknown field"}
         for k in sorted(set(body) - {"name", "cidr", "gateway", "bridge", "reserved"})
     ]
-    if not isinstance(body.get("name"), str) or not NAME_RE.match(body["name"]):
-        problems.append(
-            {"field": "name", "message": "must match ^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"}
-        )
+    if not NETWORK_NAME.matches(body.get("name")):
+        problems.append({"field": "name", "message": NETWORK_NAME.message})
     cidr = None
     try:
         if not isinstance(body.get("cidr"), str):
@@ -244,8 +241,8 @@ def add_network(session: Session, body: Any) -> Network:
         except (TypeError, ValueError) as exc:
             problems.append({"field": "gateway", "message": f"must be an address in cidr ({exc})"})
     bridge = body.get("bridge")
-    if bridge is not None and (not isinstance(bridge, str) or not NAME_RE.match(bridge)):
-        problems.append({"field": "bridge", "message": "must be an interface name"})
+    if bridge is not None and not INTERFACE_NAME.matches(bridge):
+        problems.append({"field": "bridge", "message": INTERFACE_NAME.message})
     reserved = _parse_reserved(cidr, body.get("reserved", []), problems) if cidr else []
     if problems:
         raise ValidationError(problems)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import re
 import secrets
 
 from sqlalchemy import select
@@ -11,9 +10,7 @@ from sqlalchemy.orm import Session
 
 from bigdata_paas.errors import Conflict, ValidationError
 from bigdata_paas.models import ROLES, User
-
-# \Z, not $: "$" also matches before a trailing newline ("a\n" would pass)
-NAME_RE = re.compile(r"^[a-z][a-z0-9_.-]{0,63}\Z")
+from bigdata_paas.names import USER_NAME
 
 
 def hash_token(token: str) -> str:
@@ -35,8 +32,8 @@ def authenticate(session: Session, token: str) -> User | None:
 def create_user(session: Session, name: str, role: str = "user") -> tuple[User, str]:
     """Create a user and return it with its token, which is shown this once."""
     problems = []
-    if not isinstance(name, str) or not NAME_RE.match(name):
-        problems.append({"field": "name", "message": "must match ^[a-z][a-z0-9_.-]{0,63}$"})
+    if not USER_NAME.matches(name):
+        problems.append({"field": "name", "message": USER_NAME.message})
     if role not in ROLES:
         problems.append({"field": "role", "message": f"must be one of {', '.join(ROLES)}"})
     if problems:
