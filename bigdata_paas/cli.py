@@ -53,6 +53,26 @@ def clean_broker(config: Config) -> int:
     return removed
 
 
+def prepare_agents(config: Config) -> None:
+    """Say how this machine's agents will run nodes; build the node image podman needs."""
+    if not config.agent_hosts:
+        return
+    from bigdata_paas.nodes.driver import podman_works
+    from bigdata_paas.nodes.errors import NodeRuntimeError
+    from bigdata_paas.nodes.image import ensure_image
+
+    driver = config.NODE_DRIVER
+    if driver == "auto":
+        driver = "podman" if podman_works() else "process"
+    hosts = ", ".join(config.agent_hosts)
+    click.echo(f"agents for {hosts} run nodes with the {driver} driver")
+    if driver == "podman":
+        try:
+            click.echo(f"node image ready: {ensure_image()}")
+        except (NodeRuntimeError, OSError) as exc:
+            click.echo(f"warning: cannot build the node image ({exc}); nodes will not start")
+
+
 def read_inventory(text: str) -> tuple[list, list]:
     """(networks, hosts) of an inventory file's text: a list of hosts, or an object.
 
@@ -121,6 +141,7 @@ def init_cli(app: Flask) -> None:
         removed = clean_broker(rt.config)
         if removed:
             click.echo(f"removed {removed} stale broker message(s) of gone processes")
+        prepare_agents(rt.config)
 
     @group.command("create-user")
     @click.argument("name")
