@@ -33,10 +33,10 @@ def init_api(app: Flask) -> Api:
         },
     )
     api = Api(app)
-    # Every route documents its own error statuses with the one envelope (common.responses):
+    # Every route documents its own error statuses with the one envelope (common.errors):
     # no catch-all `default` answer in flask-smorest's error shape, which this app never sends.
     api.DEFAULT_ERROR_RESPONSE_NAME = None
-    api.spec.components.schema("ErrorEnvelope", schema=schemas.Error)
+    api.spec.components.schema("ErrorEnvelope", schema=schemas.ErrorEnvelope)
     for blueprint in (health.blp, services.blp, instances.blp, inventory.blp, users.blp):
         api.register_blueprint(blueprint, url_prefix=PREFIX)
     init_errors(app)
