@@ -14,7 +14,7 @@ from bigdata_paas.operations.users import authenticate
 #: endpoints that answer without a token
 PUBLIC_ENDPOINTS = {"health.health", "static"}
 #: endpoints a browser opens: answer 401 with a Basic challenge so the browser asks for it
-BROWSER_ENDPOINTS = {"api-docs.openapi_json", "api-docs.openapi_swagger_ui"}
+BROWSER_ENDPOINTS = {"api-docs.openapi_json", "api-docs.openapi_swagger_ui", "docs_assets.asset"}
 
 
 def token_from_request() -> str | None:
