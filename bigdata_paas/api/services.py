@@ -119,6 +119,13 @@ def plan(values: dict, name: str, version: str):
 
 @blp.route("/services/<name>/<version>/template", methods=["GET"])
 @blp.doc(**errors(401, 404))
+@blp.alt_response(
+    200,
+    schema={"type": "string"},
+    content_type="application/yaml",
+    description="the raw template (application/yaml when it renders YAML)",
+    success=True,
+)
 @blp.response(200, {"type": "string"}, content_type="text/plain", description="the raw template")
 def get_template(name: str, version: str):
     """Read the raw template."""

@@ -157,6 +157,14 @@ def test_postgresql_restart_during_200_launches_is_503s_then_all_good(pg_cluster
             ),
             "launches refused while the database is down",
         )
+        # the worker has a backlog: its next step meets the outage and is retried, not failed
+        wait_until(
+            lambda: (
+                "retry: Retry in" in worker.output() and "DatabaseUnavailable" in worker.output()
+            ),
+            "a pipeline step retried while the database is down",
+            timeout=60,
+        )
         pg_cluster.start()
         up_at = time.monotonic()
         for client in clients:
