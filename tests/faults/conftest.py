@@ -174,14 +174,19 @@ def allocated_total(rt) -> tuple[int, int, int]:
 
 
 def purge_queue(env: dict[str, str], name: str) -> int:
-    """Drop every ready message of the deployment's queue ``name``; how many were dropped."""
+    """Drop every ready message of the deployment's queue ``name``; how many were dropped
+    (none when nothing was published to it yet, so the queue does not exist)."""
+    from amqp.exceptions import NotFound
     from kombu import Connection
 
     with (
         Connection(env["PAAS_BROKER_URL"], connect_timeout=5) as conn,
         conn.channel() as channel,
     ):
-        return channel.queue_purge(env.get("PAAS_QUEUE_PREFIX", "") + name) or 0
+        try:
+            return channel.queue_purge(env.get("PAAS_QUEUE_PREFIX", "") + name) or 0
+        except NotFound:
+            return 0
 
 
 def psycopg_url(sqlalchemy_url: str) -> str:

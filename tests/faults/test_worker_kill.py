@@ -131,7 +131,7 @@ def test_a_worker_killed_during_a_step_leaves_nothing_stuck_leaked_or_doubled(
     deployment = Deployment(fault_env)
     replacement = None
     try:
-        # only the chain in the queue: not the queue drain that adding a host asked for
+        # only the chain in the queue (a drain is asked for only when something is queued)
         purge_queue(fault_env, "pipeline")
         # no worker yet: the chain waits in RabbitMQ
         response = deployment.launch(hang=step == "run")

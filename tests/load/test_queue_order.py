@@ -74,7 +74,7 @@ def test_an_instance_beyond_the_pass_limit_is_still_tried_after_the_oldest(
     rt = app.extensions["paas"]
     register(client, CAPACITY, ADMIN_TOKEN)
     ids = queued_instances(client, admin, rt, 5)
-    monkeypatch.setattr(lifecycle, "QUEUE_PASS_LIMIT", 2)
+    monkeypatch.setattr(lifecycle.queueing, "QUEUE_PASS_LIMIT", 2)
 
     assert lifecycle.STEP_RUNNERS["schedule"](rt, ids[-1]) == states.SCHEDULED
     current = dict(rows(rt.db, "SELECT id, status FROM instances"))
