@@ -6,8 +6,12 @@ they sit behind the same authentication as the docs page (api/auth.py BROWSER_EN
 
 from __future__ import annotations
 
-from flask import Blueprint, send_from_directory
+import functools
+import mimetypes
+
+from flask import Blueprint, Response
 from swagger_ui_bundle import swagger_ui_path
+from werkzeug.security import safe_join
 
 from bigdata_paas.errors import NotFound
 
@@ -19,9 +23,26 @@ SUFFIXES = (".js", ".css", ".map", ".png")
 blp = Blueprint("docs_assets", __name__)
 
 
+@functools.cache
+def _read(filename: str) -> bytes | None:
+    """The file's bytes (a few MB in all, read once per process), None if there is none."""
+    path = safe_join(str(swagger_ui_path), filename)  # None for anything outside the folder
+    if path is None or not filename.endswith(SUFFIXES):
+        return None
+    try:
+        with open(path, "rb") as file:
+            return file.read()
+    except OSError:
+        return None
+
+
 @blp.route(f"{ASSETS}<path:filename>", methods=["GET"])
-def asset(filename: str):
+def asset(filename: str) -> Response:
     """One of Swagger UI's files (never anything outside its folder)."""
-    if not filename.endswith(SUFFIXES):
+    data = _read(filename)
+    if data is None:
         raise NotFound(f"no such documentation asset: {filename}")
-    return send_from_directory(str(swagger_ui_path), filename, max_age=3600)
+    mimetype = mimetypes.guess_type(filename)[0] or "application/octet-stream"
+    response = Response(data, mimetype=mimetype)
+    response.cache_control.max_age = 3600
+    return response
