@@ -49,13 +49,21 @@ def read_body(*, cache: bool = True) -> bytes:
     return raw
 
 
-def json_body(*, empty: Any = None) -> Any:
-    """Parse the request body as JSON; ``empty`` is returned for an empty body if given."""
+def json_body(*, empty: Any = None, also: tuple[str, ...] = ()) -> Any:
+    """Parse the request body as JSON; ``empty`` is returned for an empty body if given.
+
+    A body with no Content-Type, a JSON type or one of the types in ``also`` is read as JSON.
+    """
     content_type = request.mimetype
     raw = read_body()
     if not raw.strip() and empty is not None:
         return empty
-    if content_type and content_type != "application/json" and not content_type.endswith("+json"):
+    if (
+        content_type
+        and content_type not in also
+        and content_type != "application/json"
+        and not content_type.endswith("+json")
+    ):
         raise UnsupportedMediaType(f"expected Content-Type: application/json, got {content_type}")
     try:
         body = json.loads(raw, parse_constant=_no_constants)

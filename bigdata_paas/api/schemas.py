@@ -26,25 +26,9 @@ from marshmallow import (
     validates_schema,
 )
 
-from bigdata_paas import errors, states
+from bigdata_paas import errors, names, states
 from bigdata_paas.models import HOST_STATES, ROLES
-
-# ----------------------------------------------------------------------------- kinds of names
-# One pattern per kind of name, matched against the whole value. (Until one module of name
-# patterns serves the whole package, these are the API's, read by every schema below.)
-
-#: a user: lower case, as in a Unix login
-USER_NAME = r"^[a-z][a-z0-9_.-]{0,63}$"
-#: a service of the catalog: letters, digits, - and _ (it names folders and URL parts)
-SERVICE_NAME = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
-#: a version of a service: letters, digits and _.+- but never ".."
-SERVICE_VERSION = r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}$"
-#: a host, network, disk, disk type, label key or bridge of the inventory
-INVENTORY_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
-#: a host's address: a DNS name or an IPv4/IPv6 address
-HOST_ADDRESS = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,254}$"
-#: an Idempotency-Key: 1 to 255 visible ASCII characters, no spaces (a UUID is a good one)
-IDEMPOTENCY_KEY = r"^[!-~]{1,255}$"
+from bigdata_paas.names import NameRule
 
 #: the most problems one answer lists; the rest are counted
 MAX_PROBLEMS = 200
@@ -53,23 +37,21 @@ MAX_FIELD = 200
 
 
 class Matches(validate.Regexp):
-    """The whole value matches ``pattern`` (documented as the schema's ``pattern``).
+    """The whole value is a name of ``rule``'s kind (bigdata_paas/names.py): checked with the
+    rule, documented as the rule's ``pattern``, refused with the rule's words."""
 
-    ``fullmatch``, never ``match``: ``$`` also matches before a trailing newline.
-    """
-
-    def __init__(self, pattern: str, what: str) -> None:
-        super().__init__(pattern)
-        self.message = f"must match {pattern} ({what})"
+    def __init__(self, rule: NameRule) -> None:
+        super().__init__(rule.pattern)
+        self.rule = rule
 
     def __call__(self, value: str) -> str:
-        if self.regex.fullmatch(value) is None:
-            raise ValidationError(self.message)
+        if not self.rule.matches(value):
+            raise ValidationError(self.rule.message)
         return value
 
 
-def _name(pattern: str, what: str, **kwargs) -> fields.String:
-    return fields.String(validate=Matches(pattern, what), **kwargs)
+def _name(rule: NameRule, **kwargs) -> fields.String:
+    return fields.String(validate=Matches(rule), **kwargs)
 
 
 class QueryInteger(fields.Integer):
@@ -188,23 +170,13 @@ class ErrorEnvelope(Schema):
 
 
 class ServiceIn(Strict):
-    name = _name(SERVICE_NAME, "a service name", required=True, metadata={"example": "gluster"})
-    version = _name(
-        SERVICE_VERSION,
-        'a version; never ".."',
-        required=True,
-        metadata={"example": "3.7.11"},
-    )
+    name = _name(names.SERVICE_NAME, required=True, metadata={"example": "gluster"})
+    version = _name(names.VERSION, required=True, metadata={"example": "3.7.11"})
     description = fields.String(
         load_default="",
         validate=validate.Length(max=2000),
         metadata={"example": "GlusterFS parallel filesystem cluster"},
     )
-
-    @validates("version")
-    def _no_parent(self, value: str, **_) -> None:
-        if ".." in value:
-            raise ValidationError('must not contain ".."')
 
 
 class ServiceOut(Schema):
@@ -222,6 +194,21 @@ class ServiceOut(Schema):
     missing = fields.List(fields.String(), metadata={"description": "the parts still to set"})
     created_at = fields.String()
     updated_at = fields.String()
+
+
+class UploadWarning(Schema):
+    field = fields.String(metadata={"description": "where, e.g. descriptions.slaves.disks"})
+    message = fields.String(metadata={"description": "what was accepted and left out"})
+
+
+class OptionsStored(ServiceOut):
+    warnings = fields.List(
+        fields.Nested(UploadWarning),
+        metadata={
+            "description": "what the stored document leaves out, e.g. a description of an "
+            "option no longer declared; empty when nothing was"
+        },
+    )
 
 
 class CatalogEntry(Schema):
@@ -283,7 +270,7 @@ class ScriptQuery(Strict):
 class LaunchHeaders(Schema):
     idempotency_key = fields.String(
         data_key="Idempotency-Key",
-        validate=Matches(IDEMPOTENCY_KEY, "1 to 255 visible ASCII characters, e.g. a UUID"),
+        validate=Matches(names.IDEMPOTENCY_KEY),
         metadata={
             "description": "makes the launch safe to retry: the same key with the same "
             "service, version and options answers the first launch's instance again "
@@ -354,10 +341,10 @@ class InstanceQuery(Schema):
         validate=validate.Range(1, 500, error="must be an integer 1..{max}"),
         metadata={"description": "items per page, 1..500 (default PAAS_PAGE_SIZE)"},
     )
-    service = _name(SERVICE_NAME, "a service name")
-    version = _name(SERVICE_VERSION, "a version")
+    service = _name(names.SERVICE_NAME)
+    version = _name(names.VERSION)
     status = fields.String(validate=STATUS)
-    user = _name(USER_NAME, "a user name", metadata={"description": "owner (admins only)"})
+    user = _name(names.USER_NAME, metadata={"description": "owner (admins only)"})
 
 
 class InstancePage(Schema):
@@ -445,7 +432,7 @@ class MaxEntries(validate.Validator):
 
 def _labels(**kwargs) -> fields.Dict:
     return fields.Dict(
-        keys=_name(INVENTORY_NAME, "a label name"),
+        keys=_name(names.LABEL_NAME),
         values=fields.String(validate=validate.Length(max=255)),
         validate=MaxEntries(64),
         metadata={"maxProperties": 64},
@@ -454,22 +441,20 @@ def _labels(**kwargs) -> fields.Dict:
 
 
 class HostDiskIn(Strict):
-    name = _name(INVENTORY_NAME, "a disk name", required=True)
-    type = _name(INVENTORY_NAME, "a disk type", load_default="hdd", metadata={"example": "hdd"})
+    name = _name(names.DISK_NAME, required=True)
+    type = _name(names.DISK_TYPE, load_default="hdd", metadata={"example": "hdd"})
     size = _count(0, load_default=0, metadata={"description": "GB"})
 
 
 class HostIn(Strict):
-    name = _name(INVENTORY_NAME, "a host name", required=True, metadata={"example": "node01"})
-    address = _name(
-        HOST_ADDRESS, "a host name or IP address", required=True, metadata={"example": "127.0.0.1"}
-    )
+    name = _name(names.HOST_NAME, required=True, metadata={"example": "node01"})
+    address = _name(names.HOST_ADDRESS, required=True, metadata={"example": "127.0.0.1"})
     cpu = _count(1, required=True)
     mem = _count(1, required=True, metadata={"description": "MB"})
     disks = fields.List(
         fields.Nested(HostDiskIn), load_default=list, validate=validate.Length(max=256)
     )
-    networks = fields.List(_name(INVENTORY_NAME, "a network name"), load_default=list)
+    networks = fields.List(_name(names.NETWORK_NAME), load_default=list)
     labels = _labels(load_default=dict)
     state = fields.String(validate=HOST_STATE, load_default="up")
 
@@ -534,10 +519,10 @@ class HostsOut(Schema):
 
 
 class NetworkIn(Strict):
-    name = _name(INVENTORY_NAME, "a network name", required=True, metadata={"example": "lan"})
+    name = _name(names.NETWORK_NAME, required=True, metadata={"example": "lan"})
     cidr = fields.String(required=True, metadata={"example": "10.0.0.0/24"})
     gateway = fields.String(allow_none=True, load_default=None)
-    bridge = _name(INVENTORY_NAME, "an interface name", allow_none=True, load_default=None)
+    bridge = _name(names.INTERFACE_NAME, allow_none=True, load_default=None)
     reserved = fields.List(
         fields.String(),
         load_default=list,
@@ -623,7 +608,7 @@ class NetworksOut(Schema):
 
 
 class UserIn(Strict):
-    name = _name(USER_NAME, "a user name", required=True, metadata={"example": "alice"})
+    name = _name(names.USER_NAME, required=True, metadata={"example": "alice"})
     role = fields.String(
         load_default="user", validate=validate.OneOf(ROLES, error="must be one of {choices}")
     )

@@ -162,12 +162,22 @@ def get_options(name: str, version: str):
 
 
 @blp.route("/services/<name>/<version>/options", methods=["PUT"])
-@blp.doc(**doc_body(schemas.OptionsDocument), **errors(400, 401, 403, 404, 415, 422))
+@blp.doc(
+    **doc_body(
+        schemas.OptionsDocument,
+        "JSON; a body sent as application/x-www-form-urlencoded (what `curl --data-binary` "
+        "sends without -H) or with no Content-Type is read as JSON too",
+    ),
+    **errors(400, 401, 403, 404, 415, 422),
+)
 @admin_required
-@blp.response(200, schemas.ServiceOut, description="stored")
+@blp.response(
+    200, schemas.OptionsStored, description="stored; `warnings` lists what the document left out"
+)
 def put_options(name: str, version: str):
     """Store a validated options document."""
-    return ops.set_options(runtime(), name, version, json_body(), caller().name)
+    body = json_body(also=ops.OPTIONS_UPLOAD_TYPES)
+    return ops.set_options(runtime(), name, version, body, caller().name)
 
 
 @blp.route("/services/<name>/<version>/orquestrator", methods=["GET"])

@@ -9,6 +9,7 @@ from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from bigdata_paas.models.base import Base, iso, utcnow
+from bigdata_paas.names import instance_name
 
 
 def new_instance_id() -> str:
@@ -59,7 +60,7 @@ class Instance(Base):
 
     @property
     def name(self) -> str:
-        return f"{self.service_name}-{self.id[:8]}"
+        return instance_name(self.service_name, self.id)
 
     def to_dict(self, *, with_nodes: bool = True) -> dict:
         body = {

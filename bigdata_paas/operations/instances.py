@@ -28,10 +28,10 @@ from bigdata_paas.messaging.publish import (
 from bigdata_paas.models import Event, Instance, LogLine, Service, User, new_instance_id
 from bigdata_paas.operations.allocations import compute, node_demands
 from bigdata_paas.operations.lifecycle.transitions import advance
-from bigdata_paas.operations.services import get_service
+from bigdata_paas.operations.services import get_service, render_instance
 from bigdata_paas.operations.users import Caller
 from bigdata_paas.placement import NoFit
-from bigdata_paas.rendering import build_context, merge_options, render_spec, validate_spec
+from bigdata_paas.rendering import validate_spec
 from bigdata_paas.runtime import Runtime
 
 
@@ -47,19 +47,16 @@ def dry_render(
     rt: Runtime, service: Service, values: Any, user: Caller, instance_id: str
 ) -> tuple[dict, dict]:
     """Validate options and render the spec as the prepare step will; (merged, spec)."""
-    merged = merge_options(service.options, values)
-    name = f"{service.name}-{instance_id[:8]}"
-    context = build_context(
-        merged,
-        instancename=name,
-        clusterid=instance_id,
-        clusterdn=f"{name}.{user.name}",
+    merged, spec = render_instance(
+        rt,
+        service.template,
+        service.template_format,
+        service.options,
+        values,
+        instance_id=instance_id,
         user=user.name,
         service=service.name,
         version=service.version,
-    )
-    spec = render_spec(
-        service.template, context, fmt=service.template_format, limits=rt.render_limits()
     )
     nodes = spec.get("nodes") if isinstance(spec, dict) else None
     if isinstance(nodes, dict) and len(nodes) > rt.config.MAX_NODES:

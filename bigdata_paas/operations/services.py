@@ -12,16 +12,21 @@ from bigdata_paas import states
 from bigdata_paas.errors import Conflict, NotFound, ScriptError, TemplateError, ValidationError
 from bigdata_paas.models import Instance, Service
 from bigdata_paas.rendering import (
-    build_context,
+    TRIAL_INSTANCE_ID,
+    check_options_document,
     check_syntax,
-    option_defaults,
+    instance_context,
+    merge_options,
     render_spec,
-    validate_options_document,
     validate_spec,
 )
 from bigdata_paas.runtime import Runtime
 
 YAML_TYPES = {"application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml"}
+#: The types an options document may be sent as besides JSON's own: the original system's
+#: registration scripts ran ``curl --data-binary @options.json`` with no ``-H``, which sends
+#: it as a form. The body is read as JSON all the same (as it is with no type at all).
+OPTIONS_UPLOAD_TYPES = ("application/x-www-form-urlencoded",)
 
 
 def register_service(rt: Runtime, name: str, version: str, description: str = "") -> dict:
@@ -118,21 +123,52 @@ def decode_text(raw: bytes, what: str) -> str:
     return text
 
 
-def test_render(
+def render_instance(
+    rt: Runtime,
+    template: str,
+    fmt: str,
+    doc: dict,
+    values: Any,
+    *,
+    instance_id: str,
+    user: str,
+    service: str,
+    version: str,
+) -> tuple[dict, Any]:
+    """Merge launch ``values`` into the defaults of ``doc`` and render the template in the
+    sandbox, as the instance ``instance_id`` of ``user``; return (merged options, the spec as
+    rendered). Every render of an instance's template (upload check, plan, launch, prepare)
+    goes through here, so all of them see the same context."""
+    merged = merge_options(doc, values)
+    context = instance_context(
+        merged, instance_id=instance_id, user=user, service=service, version=version
+    )
+    return merged, render_spec(template, context, fmt=fmt, limits=rt.render_limits())
+
+
+def check_template(
     rt: Runtime, service: Service, template: str, fmt: str, options: dict, user: str
 ) -> dict:
-    """Render ``template`` with default ``options`` in the sandbox and validate the spec."""
-    context = build_context(
-        option_defaults(options),
-        instancename=f"{service.name}-test",
-        clusterid="test",
-        clusterdn=f"{service.name}-test",
+    """Render ``template`` with the defaults of ``options`` and validate the spec: the check
+    an upload must pass, done as a launch of ``user`` with no option set would render."""
+    _merged, spec = render_instance(
+        rt,
+        template,
+        fmt,
+        options,
+        {},
+        instance_id=TRIAL_INSTANCE_ID,
         user=user,
         service=service.name,
         version=service.version,
     )
-    spec = render_spec(template, context, fmt=fmt, limits=rt.render_limits())
     return validate_spec(spec, max_nodes=rt.config.MAX_NODES)
+
+
+def template_format(content_type: str | None) -> str:
+    """The format of an uploaded template: YAML when its type says so, else JSON (whatever
+    else it says: the original's scripts sent templates as curl's default form type)."""
+    return "yaml" if content_type in YAML_TYPES else "json"
 
 
 def set_template(
@@ -142,23 +178,27 @@ def set_template(
     with rt.db.session() as session:
         service = get_service(session, name, version)
         text = decode_text(raw, "template")
-        fmt = "yaml" if content_type in YAML_TYPES else "json"
+        fmt = template_format(content_type)
         check_syntax(text)
         if service.options is not None:
-            test_render(rt, service, text, fmt, service.options, user)
+            check_template(rt, service, text, fmt, service.options, user)
         service.template, service.template_format = text, fmt
         session.commit()
         return service.to_dict()
 
 
 def set_options(rt: Runtime, name: str, version: str, doc: Any, user: str) -> dict:
-    """Store a validated options document; the template must still render with its defaults."""
+    """Store a validated options document; the template must still render with its defaults.
+
+    The answer is the service with ``warnings``: what the stored document leaves out (stale
+    descriptions).
+    """
     with rt.db.session() as session:
         service = get_service(session, name, version)
-        normalized = validate_options_document(doc)
+        normalized, warnings = check_options_document(doc)
         if service.template is not None:
             try:
-                test_render(
+                check_template(
                     rt, service, service.template, service.template_format, normalized, user
                 )
             except TemplateError as exc:
@@ -168,7 +208,7 @@ def set_options(rt: Runtime, name: str, version: str, doc: Any, user: str) -> di
                 ) from None
         service.options = normalized
         session.commit()
-        return service.to_dict()
+        return {**service.to_dict(), "warnings": warnings}
 
 
 def set_orquestrator(

@@ -7,7 +7,8 @@ from bigdata_paas.errors import PaasError
 from bigdata_paas.models import Instance, Node, Service, User, utcnow
 from bigdata_paas.operations import allocations
 from bigdata_paas.operations.lifecycle.transitions import advance, fail
-from bigdata_paas.rendering import build_context, merge_options, render_spec, validate_spec
+from bigdata_paas.operations.services import render_instance
+from bigdata_paas.rendering import validate_spec
 from bigdata_paas.runtime import Runtime
 
 
@@ -21,7 +22,6 @@ def prepare(rt: Runtime, instance_id: str) -> str:
         user = session.get(User, instance.user_id)
         job = {
             "options": instance.options,
-            "name": instance.name,
             "user": user.name,
             "service": instance.service_name,
             "version": instance.service_version,
@@ -33,20 +33,18 @@ def prepare(rt: Runtime, instance_id: str) -> str:
     try:
         if not job["template"] or job["doc"] is None:
             raise PaasError("the service has no template or options any more")
-        merged = merge_options(job["doc"], job["options"])
-        context = build_context(
-            merged,
-            instancename=job["name"],
-            clusterid=instance_id,
-            clusterdn=f"{job['name']}.{job['user']}",
+        merged, rendered = render_instance(
+            rt,
+            job["template"],
+            job["format"],
+            job["doc"],
+            job["options"],
+            instance_id=instance_id,
             user=job["user"],
             service=job["service"],
             version=job["version"],
         )
-        spec = validate_spec(
-            render_spec(job["template"], context, fmt=job["format"], limits=rt.render_limits()),
-            max_nodes=rt.config.MAX_NODES,
-        )
+        spec = validate_spec(rendered, max_nodes=rt.config.MAX_NODES)
     except PaasError as exc:
         fail(rt, instance_id, "prepare", exc.message)
         return "failed"
