@@ -288,6 +288,22 @@ class LaunchHeaders(Schema):
 STATUS = validate.OneOf(states.STATUSES, error="must be one of {choices}")
 
 
+class NodeRuntime(Schema):
+    state = fields.String(
+        metadata={
+            "enum": ["starting", "running", "failed", "stopping", "stopped", "missing"],
+            "description": "missing: its agent no longer finds it running",
+        }
+    )
+    host = fields.String()
+    at = fields.String(metadata={"description": "when the state was recorded"})
+    driver = fields.String(metadata={"enum": ["podman", "process"]})
+    runtime_id = fields.String(metadata={"description": "container id, or process id"})
+    name = fields.String(metadata={"description": "container (or process record) name"})
+    addresses = fields.Dict(keys=fields.String(), values=fields.String())
+    error = fields.String(metadata={"description": "when failed: the runtime's own words"})
+
+
 class NodeOut(Schema):
     name = fields.String()
     cpu = fields.Integer()
@@ -299,6 +315,11 @@ class NodeOut(Schema):
     services = fields.List(fields.String())
     check_ports = fields.List(
         fields.Integer(), metadata={"description": "ports that must answer before running"}
+    )
+    runtime = fields.Nested(
+        NodeRuntime,
+        allow_none=True,
+        metadata={"description": "how its host's agent runs it (null: no agent runs it)"},
     )
 
 
@@ -499,6 +520,14 @@ class HostNode(Schema):
     mem = fields.Integer()
 
 
+class AgentOut(Schema):
+    driver = fields.String(metadata={"enum": ["podman", "process"]})
+    machine = fields.String(metadata={"description": "the machine the agent runs on"})
+    pid = fields.String()
+    started_at = fields.String()
+    last_seen = fields.String(metadata={"description": "its last report (heartbeat)"})
+
+
 class HostOut(Schema):
     name = fields.String()
     address = fields.String()
@@ -508,6 +537,14 @@ class HostOut(Schema):
     networks = fields.List(fields.String())
     labels = fields.Dict(keys=fields.String(), values=fields.String())
     state = fields.String(metadata={"enum": list(HOST_STATES)})
+    state_reason = fields.String(
+        allow_none=True,
+        metadata={"description": "why it is in its state (a drain, a silent agent)"},
+    )
+    state_since = fields.String(allow_none=True)
+    agent = fields.Nested(
+        AgentOut, allow_none=True, metadata={"description": "null: no agent ever reported"}
+    )
     allocated = fields.Nested(Resources)
     free = fields.Nested(Resources)
     nodes = fields.List(fields.Nested(HostNode), metadata={"description": "on GET of one host"})

@@ -8,7 +8,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session, selectinload
 
 from bigdata_paas.errors import Conflict, NotFound, ValidationError
-from bigdata_paas.models import Address, Host, HostDisk, Network, Node
+from bigdata_paas.models import Address, Host, HostDisk, Network, Node, utcnow
 from bigdata_paas.operations.wakeups import wake_queue
 from bigdata_paas.runtime import Runtime
 
@@ -91,7 +91,11 @@ def update_host(rt: Runtime, name: str, changes: dict) -> dict:
         lock_placement(session)  # no placement lands on a host as it is drained or relabelled
         session.refresh(host)
         opened = (changes.get("state") == "up" and host.state != "up") or "labels" in changes
-        host.state = changes.get("state", host.state)
+        if "state" in changes and changes["state"] != host.state:
+            host.state = changes["state"]
+            # an admin's state: an agent that reports again does not undo it (only "up" does)
+            host.state_reason = None if host.state == "up" else f"set to {host.state} by an admin"
+            host.state_since = utcnow()
         host.labels = changes.get("labels", host.labels)
         if opened:
             wake_queue(session)
