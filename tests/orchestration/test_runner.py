@@ -360,12 +360,10 @@ daemon = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"],
 print("daemon", daemon.pid)
 print("started")
 """
-    began = time.monotonic()
     done = run(script)
-    elapsed = time.monotonic() - began
     assert done.result.ok, done.lines
+    # not held until the time limit, nor until the daemon ends (it sleeps 30 s): it is alive
     assert not done.result.timed_out
-    assert elapsed < LIMITS.timeout
     [daemon] = done.pids("daemon")
     assert ("stdout", "started") in done.lines
     assert alive(daemon), "a daemon in its own session outlives start"
