@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: run test setup install lint format bench clean
+.PHONY: run test setup install lint format bench images clean
 
 # The pinned requirements, then the package itself (editable) for the paas command in $(BIN).
 $(STAMP): requirements.txt pyproject.toml
@@ -31,6 +31,10 @@ lint: install
 format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+# The paas-node image (podman, busybox-static), built locally: quick when it is current.
+images: install
+	$(BIN)/python -m bigdata_paas.nodes.image
 
 bench: install
 	$(BIN)/python bench/pipeline.py

@@ -23,7 +23,7 @@ def make_bare_app(config: Config) -> Celery:
     app = Celery("bare", set_as_current=False)
     options, transport = {}, None
     if config.uses_filesystem_broker:
-        from bigdata_paas.pipeline.celery import FILESYSTEM_TRANSPORT, broker_options
+        from bigdata_paas.messaging.app import FILESYSTEM_TRANSPORT, broker_options
 
         # the platform's own transport, so both sides of the comparison publish alike
         options, transport = broker_options(config), FILESYSTEM_TRANSPORT
@@ -50,7 +50,7 @@ def make_bare_app(config: Config) -> Celery:
 
 
 if os.environ.get("PAAS_BARE_WORKER") == "1":
-    from bigdata_paas.pipeline.celery import use_broker_tmp
+    from bigdata_paas.messaging.app import use_broker_tmp
 
     _config = Config.from_env()
     use_broker_tmp(_config)

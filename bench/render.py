@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bigdata_paas.rendering import (  # noqa: E402
-    build_context,
+    instance_context,
     merge_options,
     validate_options_document,
 )
@@ -39,14 +39,13 @@ EXAMPLES = ROOT / "examples"
 def load_example(name: str) -> tuple[str, dict]:
     folder = EXAMPLES / name
     document = validate_options_document(json.loads((folder / "options.json").read_text()))
-    context = build_context(
+    service, version = name.split("/")
+    context = instance_context(
         merge_options(document, {}),
-        instancename=f"{name.split('/')[0]}-1",
-        clusterid="0123456789abcdef",
-        clusterdn=f"{name.split('/')[0]}-1.alice",
+        instance_id="0123456789abcdef",
         user="alice",
-        service=name.split("/")[0],
-        version=name.split("/")[1],
+        service=service,
+        version=version,
     )
     return (folder / "service-template.json").read_text(), context
 

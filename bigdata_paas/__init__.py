@@ -20,7 +20,8 @@ def create_app(config: Config | None = None) -> Flask:
 
     from bigdata_paas.api import init_api
     from bigdata_paas.db import Database
-    from bigdata_paas.pipeline.celery import celery_init_app
+    from bigdata_paas.messaging.app import celery_init_app
+    from bigdata_paas.messaging.publish import install_outbox
     from bigdata_paas.runtime import Runtime
     from config import Config
 
@@ -40,11 +41,15 @@ def create_app(config: Config | None = None) -> Flask:
     )
     app.json.sort_keys = False
     celery = celery_init_app(app, config)
-    app.extensions["paas"] = Runtime(config=config, db=Database(config.database_url), celery=celery)
+    db = Database(config.database_url)
+    install_outbox(db.sessionmaker, celery)
+    app.extensions["paas"] = Runtime(config=config, db=db, celery=celery)
     init_api(app)
     from bigdata_paas import cli
 
     cli.init_cli(app)
-    import bigdata_paas.pipeline.tasks  # noqa: F401 - registers the tasks with Celery
+    # registers the tasks with Celery
+    import bigdata_paas.tasks.agents
+    import bigdata_paas.tasks.pipeline  # noqa: F401
 
     return app

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import json
-import secrets
 import shutil
 from pathlib import Path
 
 import click
 from flask import Flask
 from flask.cli import AppGroup
-from sqlalchemy import select
 
+from bigdata_paas.credentials import flower_password
 from bigdata_paas.errors import PaasError
-from bigdata_paas.pipeline.celery import ORQUESTRATOR_QUEUE, PIPELINE_QUEUE
+from bigdata_paas.messaging.app import ORQUESTRATOR_QUEUE, PIPELINE_QUEUE
 from config import Config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,17 +52,24 @@ def clean_broker(config: Config) -> int:
     return removed
 
 
-def flower_password(config: Config) -> tuple[str, bool]:
-    """The Flower password: from the environment, or generated once into DATA_DIR."""
-    if config.FLOWER_PASSWORD:
-        return config.FLOWER_PASSWORD, False
-    path = config.data_path / "flower-password"
-    if path.exists():
-        return path.read_text().strip(), False
-    password = secrets.token_urlsafe(18)
-    path.touch(mode=0o600)
-    path.write_text(password)
-    return password, True
+def prepare_agents(config: Config) -> None:
+    """Say how this machine's agents will run nodes; build the node image podman needs."""
+    if not config.agent_hosts:
+        return
+    from bigdata_paas.nodes.driver import podman_works
+    from bigdata_paas.nodes.errors import NodeRuntimeError
+    from bigdata_paas.nodes.image import ensure_image
+
+    driver = config.NODE_DRIVER
+    if driver == "auto":
+        driver = "podman" if podman_works() else "process"
+    hosts = ", ".join(config.agent_hosts)
+    click.echo(f"agents for {hosts} run nodes with the {driver} driver")
+    if driver == "podman":
+        try:
+            click.echo(f"node image ready: {ensure_image()}")
+        except (NodeRuntimeError, OSError) as exc:
+            click.echo(f"warning: cannot build the node image ({exc}); nodes will not start")
 
 
 def read_inventory(text: str) -> tuple[list, list]:
@@ -117,8 +123,7 @@ def init_cli(app: Flask) -> None:
         rt = runtime()
         migrate(rt.config.database_url)
         click.echo(f"database ready: {rt.db.engine.url.render_as_string(hide_password=True)}")
-        with rt.db.session() as session:
-            generated = ensure_admin(session, rt.config.ADMIN_TOKEN)
+        generated = ensure_admin(rt, rt.config.ADMIN_TOKEN)
         if generated:
             click.echo("=" * 72)
             click.echo("created the user admin; its bearer token (shown this once):")
@@ -134,20 +139,22 @@ def init_cli(app: Flask) -> None:
         removed = clean_broker(rt.config)
         if removed:
             click.echo(f"removed {removed} stale broker message(s) of gone processes")
+        prepare_agents(rt.config)
 
     @group.command("create-user")
     @click.argument("name")
     @click.option("--role", type=click.Choice(["user", "admin"]), default="user")
     def create_user(name: str, role: str) -> None:
         """Create a user and print its token (shown this once)."""
+        from bigdata_paas.api.schemas import UserIn, load
         from bigdata_paas.operations.users import create_user as create
 
-        with runtime().db.session() as session:
-            try:
-                _user, token = create(session, name, role)
-            except PaasError as exc:
-                raise click.ClickException(exc.message) from None
-        click.echo(token)
+        try:
+            user = load(UserIn, {"name": name, "role": role})
+            created = create(runtime(), user["name"], user["role"])
+        except PaasError as exc:
+            raise click.ClickException(exc.message) from None
+        click.echo(created["token"])
 
     @group.command("load-hosts")
     @click.argument("path", type=click.Path(exists=True, dir_okay=False))
@@ -157,75 +164,70 @@ def init_cli(app: Flask) -> None:
         Networks are created first, then hosts; names that already exist are skipped. Every
         host is checked before anything is added (examples/inventory.json is the demo).
         """
+        from bigdata_paas.api.schemas import HostIn, NetworkIn, load
         from bigdata_paas.errors import Conflict
-        from bigdata_paas.models import Network
-        from bigdata_paas.operations.inventory import add_host, add_network, validate_host
-        from bigdata_paas.pipeline.publish import kick_queue
+        from bigdata_paas.operations import inventory
 
+        rt = runtime()
         try:
             networks, hosts = read_inventory(Path(path).read_text(encoding="utf-8"))
         except (ValueError, UnicodeDecodeError) as exc:
             raise click.ClickException(f"{path}: {exc}") from None
         added = {"network": 0, "host": 0}
         skipped = {"network": 0, "host": 0}
-        with runtime().db.session() as session:
-            problems = []
-            known = set(session.scalars(select(Network.name))) | {n.get("name") for n in networks}
-            for i, body in enumerate(hosts):
+        problems = []
+        existing = {n["name"]: n for n in inventory.list_networks(rt)}
+        known = set(existing) | {n.get("name") for n in networks}
+        for what, schema, items in (("network", NetworkIn, networks), ("host", HostIn, hosts)):
+            for i, body in enumerate(items):
                 try:
-                    validate_host(body)
+                    items[i] = load(schema, body)
                 except PaasError as exc:
-                    problems.append(f"host {_item_name(body, i)}: {exc.message}")
-                    continue
-                unknown = sorted(set(body.get("networks", [])) - known)
-                if unknown:
-                    problems.append(
-                        f"host {_item_name(body, i)}: unknown networks: {', '.join(unknown)} "
-                        '(list them under "networks" in the file, or create them first)'
-                    )
-            if problems:
-                session.rollback()
-                raise click.ClickException(f"{path}: nothing loaded:\n  " + "\n  ".join(problems))
-            for i, body in enumerate(networks):
-                name = _item_name(body, i)
-                try:
-                    network = add_network(session, body)
-                except Conflict:
-                    session.rollback()
-                    existing = session.scalar(select(Network).where(Network.name == name))
-                    differs = existing is not None and existing.cidr != body.get("cidr")
-                    note = f" as {existing.cidr}, not {body.get('cidr')}" if differs else ""
-                    click.echo(f"network {name}: already exists{note}, skipped")
-                    skipped["network"] += 1
-                    continue
-                except PaasError as exc:
-                    raise click.ClickException(f"network {name}: {exc.message}") from None
-                gateway = f", gateway {network.gateway}" if network.gateway else ""
-                click.echo(f"network {name}: added ({network.cidr}{gateway})")
-                added["network"] += 1
-            for i, body in enumerate(hosts):
-                name = _item_name(body, i)
-                try:
-                    host = add_host(session, body)
-                except Conflict:
-                    session.rollback()
-                    click.echo(f"host {name}: already exists, skipped")
-                    skipped["host"] += 1
-                    continue
-                except PaasError as exc:
-                    raise click.ClickException(f"host {name}: {exc.message}") from None
-                attached = ", ".join(host.networks) or "none"
-                click.echo(
-                    f"host {name}: added ({host.address}, {host.cpu} cpu, {host.mem} MB, "
-                    f"{len(host.disks)} disks, networks: {attached})"
+                    problems.append(f"{what} {_item_name(body, i)}: {exc.message}")
+        for i, body in enumerate(hosts):
+            unknown = sorted(set(body.get("networks", [])) - known)
+            if unknown:
+                problems.append(
+                    f"host {_item_name(body, i)}: unknown networks: {', '.join(unknown)} "
+                    '(list them under "networks" in the file, or create them first)'
                 )
-                added["host"] += 1
+        if problems:
+            raise click.ClickException(f"{path}: nothing loaded:\n  " + "\n  ".join(problems))
+        for network in networks:
+            name = network["name"]
+            try:
+                added_network = inventory.add_network(rt, network)
+            except Conflict:
+                cidr = inventory.describe_network(rt, name)["cidr"]
+                note = f" as {cidr}, not {network['cidr']}" if cidr != network["cidr"] else ""
+                click.echo(f"network {name}: already exists{note}, skipped")
+                skipped["network"] += 1
+                continue
+            except PaasError as exc:
+                raise click.ClickException(f"network {name}: {exc.message}") from None
+            gateway = f", gateway {added_network['gateway']}" if added_network["gateway"] else ""
+            click.echo(f"network {name}: added ({added_network['cidr']}{gateway})")
+            added["network"] += 1
+        for host in hosts:
+            name = host["name"]
+            try:
+                added_host = inventory.add_host(rt, host)
+            except Conflict:
+                click.echo(f"host {name}: already exists, skipped")
+                skipped["host"] += 1
+                continue
+            except PaasError as exc:
+                raise click.ClickException(f"host {name}: {exc.message}") from None
+            attached = ", ".join(added_host["networks"]) or "none"
+            click.echo(
+                f"host {name}: added ({added_host['address']}, {added_host['cpu']} cpu, "
+                f"{added_host['mem']} MB, {len(added_host['disks'])} disks, networks: {attached})"
+            )
+            added["host"] += 1
         click.echo(
             f"{path}: {added['network']} network(s) added, {skipped['network']} skipped; "
             f"{added['host']} host(s) added, {skipped['host']} skipped"
         )
-        if added["host"] or added["network"]:
-            kick_queue(runtime().celery)
 
     @group.command("settings")
     def settings() -> None:

@@ -1,6 +1,6 @@
 """Flower's configuration (``celery flower --conf=config/flower.py``): bind local, require auth."""
 
-from bigdata_paas.cli import flower_password
+from bigdata_paas.credentials import flower_password
 from config import Config
 
 _config = Config.from_env()

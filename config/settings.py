@@ -115,6 +115,36 @@ class Config:
     PLACEMENT_STRATEGY: str = setting(
         "binpack", _choice("binpack", "spread"), "how hosts are scored"
     )
+    NODE_DRIVER: str = setting(
+        "auto",
+        _choice("auto", "podman", "process"),
+        "how agents run nodes: podman containers, processes, or auto (podman when it works)",
+    )
+    IMAGE_ALLOW: str = setting(
+        "", doc="comma-separated prefixes node images must start with (empty: any image)"
+    )
+    AGENT_HOSTS: str = setting(
+        "node01,node02,node03,node04",
+        doc="hosts `make run` starts an agent for (comma-separated; the demo inventory's)",
+    )
+    AGENT_DISKS: str = setting(
+        "simulated",
+        _choice("simulated", "mounted"),
+        "host disks: directories under DATA_DIR/agents/<host> the agent makes (several hosts on "
+        "one machine), or the real mounts at each disk's origin (/data/<disk>)",
+    )
+    AGENT_HEARTBEAT: float = setting(
+        10.0, _positive_float, "seconds between an agent's reports (heartbeat and its nodes)"
+    )
+    HOST_DOWN_AFTER: float = setting(
+        60.0, _positive_float, "seconds an agent may stay silent before its host is down"
+    )
+    NODE_START_TIMEOUT: float = setting(
+        120.0, _positive_float, "seconds the run step waits for every node to start"
+    )
+    NODE_STOP_TIMEOUT: float = setting(
+        30.0, _positive_float, "seconds a destroy waits for agents to stop the nodes"
+    )
     PAGE_SIZE: int = setting(50, _positive_int, "default page size of listings")
     WEB_WORKERS: int = setting(2, _positive_int, "gunicorn worker processes of the web process")
     WEB_THREADS: int = setting(
@@ -187,6 +217,19 @@ class Config:
     def queue(self, name: str) -> str:
         """Name of one of the platform's queues (``pipeline``, ``orquestrator``)."""
         return f"{self.QUEUE_PREFIX}{name}"
+
+    def host_queue(self, host: str) -> str:
+        """The durable queue of ``host``'s agent."""
+        return self.queue(f"host.{host}")
+
+    @property
+    def agent_hosts(self) -> list[str]:
+        return [h.strip() for h in self.AGENT_HOSTS.split(",") if h.strip()]
+
+    @property
+    def agents_path(self) -> Path:
+        """Where agents on this machine keep their nodes' state and disk directories."""
+        return self.data_path / "agents"
 
     @classmethod
     def describe(cls) -> list[tuple[str, Any, str]]:

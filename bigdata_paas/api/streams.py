@@ -4,33 +4,23 @@ may see. The feeds (what is read, from where, until when) are ``operations.feeds
 from __future__ import annotations
 
 import json
-import math
 
-from flask import Response, current_app, g, request
-from flask_smorest import Blueprint
+from flask import Response, current_app
 
-from bigdata_paas.api.common import responses, runtime
-from bigdata_paas.errors import ValidationError
+from bigdata_paas.api import schemas
+from bigdata_paas.api.common import Blueprint, caller, errors, runtime
 from bigdata_paas.operations import feeds
-from bigdata_paas.operations.instances import get_instance
+from bigdata_paas.operations import instances as ops
 
 blp = Blueprint("streams", __name__, description="Follow events and logs as they happen (SSE)")
 
 #: how long a browser's EventSource waits before it reconnects (milliseconds)
 RETRY_MS = 2000
-#: the longest long-poll (GET /instances/{id}/events?wait=)
-MAX_WAIT = 60
 
 
 @blp.record_once
 def _make_hub(state) -> None:
-    rt = state.app.extensions["paas"]
-    state.app.extensions["feeds"] = feeds.Hub(
-        rt.db,
-        interval=rt.config.STREAM_POLL_INTERVAL,
-        gap_timeout=rt.config.STREAM_GAP_TIMEOUT,
-        limit=rt.config.stream_limit,
-    )
+    state.app.extensions["feeds"] = feeds.hub_for(state.app.extensions["paas"])
 
 
 def hub() -> feeds.Hub:
@@ -40,46 +30,6 @@ def hub() -> feeds.Hub:
 def pace() -> feeds.Pace:
     config = runtime().config
     return feeds.Pace(keepalive=config.STREAM_KEEPALIVE, max_age=config.STREAM_MAX_AGE)
-
-
-def _id(value: str, field: str) -> int:
-    # ASCII digits only, and below 2**63 (SQLite integers are 64-bit)
-    if not (value.isascii() and value.isdigit() and len(value) <= 18):
-        raise ValidationError("must be an event id (an integer >= 0)", field=field)
-    return int(value)
-
-
-def cursor_arg() -> int | None:
-    """Where to resume: the ``Last-Event-ID`` header (a reconnecting EventSource sends it),
-    else ``?after=``; None when neither is given."""
-    header = request.headers.get("Last-Event-ID", "").strip()
-    if header:
-        return _id(header, "Last-Event-ID")
-    after = request.args.get("after")
-    return None if after is None else _id(after, "after")
-
-
-def flag_arg(name: str) -> bool:
-    value = request.args.get(name, "false").strip().lower()
-    if value in ("true", "1", "yes", "on"):
-        return True
-    if value in ("false", "0", "no", "off", ""):
-        return False
-    raise ValidationError("must be true or false", field=name)
-
-
-def wait_arg() -> float:
-    """``?wait=<seconds>`` of a long-poll: 0 (the default) to 60."""
-    raw = request.args.get("wait")
-    if raw is None:
-        return 0.0
-    try:
-        value = float(raw) if raw.isascii() and len(raw) <= 20 else math.nan
-    except ValueError:
-        value = math.nan
-    if not 0 <= value <= MAX_WAIT:  # NaN fails too
-        raise ValidationError(f"must be a number of seconds from 0 to {MAX_WAIT}", field="wait")
-    return value
 
 
 def sse(message: feeds.Message) -> str:
@@ -123,50 +73,6 @@ def event_stream(stream: feeds.Stream) -> Response:
     )
 
 
-SSE_PARAMETERS = [
-    {
-        "name": "after",
-        "in": "query",
-        "required": False,
-        "schema": {"type": "integer", "minimum": 0, "maximum": 10**18 - 1},
-        "description": "resume after this id (what Last-Event-ID says, for clients that "
-        "cannot send it)",
-    },
-    {
-        "name": "Last-Event-ID",
-        "in": "header",
-        "required": False,
-        "schema": {"type": "string", "pattern": "^[0-9]{1,18}$"},
-        "description": "resume after this id (an EventSource sends it when it reconnects); "
-        "wins over ?after=",
-    },
-]
-LONG_POLL_PARAMETERS = [
-    {
-        "name": "after",
-        "in": "query",
-        "required": False,
-        "schema": {"type": "integer", "minimum": 0, "maximum": 10**18 - 1},
-        "description": "only events after this id (the `last` of the previous answer)",
-    },
-    {
-        "name": "wait",
-        "in": "query",
-        "required": False,
-        "schema": {"type": "number", "minimum": 0, "maximum": MAX_WAIT},
-        "description": "long-poll: when there is no newer event, answer as soon as one "
-        "comes, or with none after this many seconds (at most 60)",
-    },
-]
-FOLLOW = {
-    "name": "follow",
-    "in": "query",
-    "required": False,
-    "schema": {"type": "boolean", "default": False},
-    "description": "keep following past running (only failed and destroyed end the stream)",
-}
-
-
 #: one message of a stream, as an SSE client sees it (the data is one line of JSON)
 SSE_MESSAGE = {
     "type": "object",
@@ -181,71 +87,85 @@ SSE_MESSAGE = {
 
 
 def sse_responses(description: str, *, finished: bool = True) -> dict:
-    doc = responses(errors=(400, 401, 404, 503))
-    doc["responses"]["200"] = {
+    doc = errors(400, 401, 404, 503)
+    doc["responses"][200] = {
         "description": description,
         "content": {"text/event-stream": {"schema": SSE_MESSAGE}},
     }
     if finished:
-        doc["responses"]["204"] = {
+        doc["responses"][204] = {
             "description": "nothing more will come: the instance is terminal and the caller "
             "saw everything up to it (an EventSource stops reconnecting)"
         }
     return doc
 
 
+def resume_from(headers: dict, query: dict) -> int | None:
+    """Where to resume: Last-Event-ID (an EventSource sends it when it reconnects), else
+    ?after= (for clients that cannot set headers); None for neither."""
+    found = headers.get("last_event_id")
+    return found if found is not None else query.get("after")
+
+
 @blp.route("/instances/<instance_id>/events/stream", methods=["GET"])
 @blp.doc(
-    parameters=[*SSE_PARAMETERS, FOLLOW],
     **sse_responses(
         "each event as `id:` (its id), `event:` (its status), `data:` (the event JSON, as in "
         "/events); a comment every PAAS_STREAM_KEEPALIVE seconds; ends after running, "
         "failed or destroyed (with follow, after failed or destroyed)"
     ),
 )
-def instance_events_stream(instance_id: str):
+@blp.arguments(schemas.StreamHeaders, location="headers")
+@blp.arguments(schemas.InstanceStreamQuery, location="query")
+def instance_events_stream(headers: dict, query: dict, instance_id: str):
     """Follow an instance's events as they happen (Server-Sent Events)."""
-    after, follow = cursor_arg(), flag_arg("follow")
-    with runtime().db.session() as session:
-        get_instance(session, g.user, instance_id)  # someone else's is a 404
-    stream = feeds.open_instance_stream(
-        hub(), instance_id, logs=False, after=after, follow=follow, pace=pace()
-    )
-    return ("", 204) if stream is None else event_stream(stream)
+    return instance_stream(instance_id, headers, query, logs=False)
 
 
 @blp.route("/instances/<instance_id>/logs/stream", methods=["GET"])
 @blp.doc(
-    parameters=[*SSE_PARAMETERS, FOLLOW],
     **sse_responses(
         "each orquestrator output line as `id:` (its id), `event: log`, `data:` (the line "
         "JSON, as in /logs); ends as the events stream does"
     ),
 )
-def instance_logs_stream(instance_id: str):
+@blp.arguments(schemas.StreamHeaders, location="headers")
+@blp.arguments(schemas.InstanceStreamQuery, location="query")
+def instance_logs_stream(headers: dict, query: dict, instance_id: str):
     """Follow an instance's orquestrator output as it is written (Server-Sent Events)."""
-    after, follow = cursor_arg(), flag_arg("follow")
-    with runtime().db.session() as session:
-        get_instance(session, g.user, instance_id)
+    return instance_stream(instance_id, headers, query, logs=True)
+
+
+def instance_stream(instance_id: str, headers: dict, query: dict, *, logs: bool) -> Response:
+    ops.check_visible(runtime(), caller(), instance_id)  # someone else's is a 404
     stream = feeds.open_instance_stream(
-        hub(), instance_id, logs=True, after=after, follow=follow, pace=pace()
+        hub(),
+        instance_id,
+        logs=logs,
+        after=resume_from(headers, query),
+        follow=query["follow"],
+        pace=pace(),
     )
-    return ("", 204) if stream is None else event_stream(stream)
+    return Response(status=204) if stream is None else event_stream(stream)
 
 
 @blp.route("/events/stream", methods=["GET"])
 @blp.doc(
-    parameters=SSE_PARAMETERS,
     **sse_responses(
         "the events of every instance you may see (admins: all), each naming its "
         "`instance_id`; from now on, or after the given id (`?after=0`: from the start)",
         finished=False,
     ),
 )
-def all_events_stream():
+@blp.arguments(schemas.StreamHeaders, location="headers")
+@blp.arguments(schemas.StreamQuery, location="query")
+def all_events_stream(headers: dict, query: dict):
     """Follow the events of all your instances (admins: everyone's) as they happen."""
-    user = g.user
+    user = caller()
     stream = feeds.open_global_stream(
-        hub(), user_id=None if user.is_admin else user.id, after=cursor_arg(), pace=pace()
+        hub(),
+        user_id=None if user.is_admin else user.id,
+        after=resume_from(headers, query),
+        pace=pace(),
     )
     return event_stream(stream)

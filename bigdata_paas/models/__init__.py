@@ -1,6 +1,7 @@
 """SQLAlchemy models, one module per aggregate."""
 
 from bigdata_paas.models.base import Base, iso, utcnow
+from bigdata_paas.models.claim import Claim
 from bigdata_paas.models.instance import Event, Instance, LogLine, Node, new_instance_id
 from bigdata_paas.models.inventory import HOST_STATES, Address, Host, HostDisk, Network
 from bigdata_paas.models.service import Service
@@ -11,6 +12,7 @@ __all__ = [
     "ROLES",
     "Address",
     "Base",
+    "Claim",
     "Event",
     "Host",
     "HostDisk",

@@ -9,6 +9,7 @@ from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from bigdata_paas.models.base import Base, iso, utcnow
+from bigdata_paas.names import instance_name
 
 
 def new_instance_id() -> str:
@@ -59,7 +60,7 @@ class Instance(Base):
 
     @property
     def name(self) -> str:
-        return f"{self.service_name}-{self.id[:8]}"
+        return instance_name(self.service_name, self.id)
 
     def to_dict(self, *, with_nodes: bool = True) -> dict:
         body = {
@@ -100,6 +101,9 @@ class Node(Base):
     host_id: Mapped[int | None] = mapped_column(ForeignKey("hosts.id"), index=True)
     # The placed node as handed to the orquestrator (host, disks, addresses).
     placement: Mapped[dict | None]
+    # The node as its host's agent runs it: state (starting, running, failed, stopping,
+    # stopped), driver, runtime id and name, error; None until the run step starts it.
+    runtime: Mapped[dict | None]
 
     instance: Mapped[Instance] = relationship(back_populates="nodes")
     host = relationship("Host")
@@ -117,6 +121,7 @@ class Node(Base):
             "networks": placed.get("networks") or self.spec.get("networks", {}),
             "services": self.spec.get("services", []),
             "check_ports": self.spec.get("check_ports", []),
+            "runtime": self.runtime,
         }
 
 

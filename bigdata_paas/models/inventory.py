@@ -35,6 +35,13 @@ class Host(Base):
     networks: Mapped[list] = mapped_column(default=list)
     labels: Mapped[dict] = mapped_column(default=dict)
     state: Mapped[str] = mapped_column(String(8), default="up")
+    # Why the host is in its state, and since when (an admin's drain, a silent agent...).
+    state_reason: Mapped[str | None] = mapped_column(String(500))
+    state_since: Mapped[datetime | None]
+    # The host's agent: when it last reported, and what it said of itself (driver...).
+    # A host whose agent never reported is unmanaged: nothing starts its nodes.
+    agent_seen_at: Mapped[datetime | None]
+    agent: Mapped[dict | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     disks: Mapped[list[HostDisk]] = relationship(
@@ -52,6 +59,13 @@ class Host(Base):
             "networks": list(self.networks),
             "labels": dict(self.labels),
             "state": self.state,
+            "state_reason": self.state_reason,
+            "state_since": iso(self.state_since),
+            "agent": (
+                {**(self.agent or {}), "last_seen": iso(self.agent_seen_at)}
+                if self.agent_seen_at is not None
+                else None
+            ),
             "allocated": {
                 "cpu": self.cpu_used,
                 "mem": self.mem_used,

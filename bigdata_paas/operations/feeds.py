@@ -44,6 +44,7 @@ from bigdata_paas import states
 from bigdata_paas.db import Database
 from bigdata_paas.errors import NotFound, PaasError
 from bigdata_paas.models import Event, Instance, LogLine
+from bigdata_paas.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -655,3 +656,13 @@ def _global_messages(
             quiet = time.monotonic()
         if step == END:
             return
+
+
+def hub_for(rt: Runtime) -> Hub:
+    """The one hub of a web process: its poller reads the database of ``rt``."""
+    return Hub(
+        rt.db,
+        interval=rt.config.STREAM_POLL_INTERVAL,
+        gap_timeout=rt.config.STREAM_GAP_TIMEOUT,
+        limit=rt.config.stream_limit,
+    )

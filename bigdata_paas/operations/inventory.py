@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import ipaddress
-import re
-from typing import Any
 
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session, selectinload
 
 from bigdata_paas.errors import Conflict, NotFound, ValidationError
-from bigdata_paas.models import HOST_STATES, Address, Host, HostDisk, Network, Node
+from bigdata_paas.models import Address, Host, HostDisk, Network, Node, utcnow
+from bigdata_paas.operations.wakeups import wake_queue
+from bigdata_paas.runtime import Runtime
 
-# \Z, not $: "$" also matches before a trailing newline ("a\n" would pass)
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")
-ADDRESS_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,254}\Z")
-HOST_FIELDS = {"name", "address", "cpu", "mem", "disks", "networks", "labels", "state"}
 #: the PostgreSQL advisory lock that placements and inventory changes take ("PAAS")
 PLACEMENT_LOCK = 0x5041_4153
 
@@ -31,105 +27,40 @@ def lock_placement(session: Session) -> None:
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PLACEMENT_LOCK})
 
 
-def _is_int(value: Any, low: int = 0) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= 2**31 - 1
-
-
-def _check_labels(labels: Any, problems: list) -> None:
-    if not isinstance(labels, dict) or len(labels) > 64:
-        problems.append({"field": "labels", "message": "must be an object of <= 64 labels"})
-        return
-    for key, value in labels.items():
-        if not NAME_RE.match(key) or not isinstance(value, str) or len(value) > 255:
-            problems.append(
-                {
-                    "field": f"labels.{key}",
-                    "message": "label names match ^[A-Za-z0-9][A-Za-z0-9_.-]*$ and "
-                    "values are strings of <= 255 chars",
-                }
-            )
-
-
-def validate_host(body: Any) -> dict:
-    """Check a host document and return it with defaults; report every problem."""
-    if not isinstance(body, dict):
-        raise ValidationError("body must be a JSON object describing the host")
-    problems: list[dict[str, str]] = []
-    for key in sorted(set(body) - HOST_FIELDS):
-        problems.append({"field": key, "message": "unknown field"})
-    if not isinstance(body.get("name"), str) or not NAME_RE.match(body["name"]):
-        problems.append(
-            {"field": "name", "message": "must match ^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"}
+def add_host(rt: Runtime, host: dict) -> dict:
+    """Add a host (a document checked by the caller: the API's and the CLI's ``HostIn``);
+    queued instances are tried again."""
+    with rt.db.session() as session:
+        if session.scalar(select(Host.id).where(Host.name == host["name"])) is not None:
+            raise Conflict(f"host {host['name']} already exists")
+        unknown = set(host["networks"]) - set(
+            session.scalars(select(Network.name).where(Network.name.in_(host["networks"])))
         )
-    if not isinstance(body.get("address"), str) or not ADDRESS_RE.match(body["address"]):
-        problems.append({"field": "address", "message": "must be a host name or IP address"})
-    for key in ("cpu", "mem"):
-        if not _is_int(body.get(key), 1):
-            problems.append({"field": key, "message": "must be an integer >= 1"})
-    disks = body.get("disks", [])
-    if not isinstance(disks, list) or len(disks) > 256:
-        problems.append({"field": "disks", "message": "must be a list of <= 256 disks"})
-        disks = []
-    seen = set()
-    for i, disk in enumerate(disks):
-        where = f"disks[{i}]"
-        if not isinstance(disk, dict) or set(disk) - {"name", "type", "size"}:
-            problems.append({"field": where, "message": "must be an object {name, type, size}"})
-            continue
-        if not isinstance(disk.get("name"), str) or not NAME_RE.match(disk["name"]):
-            problems.append({"field": f"{where}.name", "message": "must be a disk name"})
-        elif disk["name"] in seen:
-            problems.append({"field": f"{where}.name", "message": "duplicate disk name"})
-        else:
-            seen.add(disk["name"])
-        if not isinstance(disk.get("type", "hdd"), str) or not NAME_RE.match(
-            disk.get("type", "hdd")
-        ):
-            problems.append({"field": f"{where}.type", "message": "must be a type name (hdd)"})
-        if not _is_int(disk.get("size", 0)):
-            problems.append({"field": f"{where}.size", "message": "must be an integer >= 0"})
-    networks = body.get("networks", [])
-    if not isinstance(networks, list) or not all(
-        isinstance(n, str) and NAME_RE.match(n) for n in networks
-    ):
-        problems.append({"field": "networks", "message": "must be a list of network names"})
-    _check_labels(body.get("labels", {}), problems)
-    if body.get("state", "up") not in HOST_STATES:
-        problems.append({"field": "state", "message": f"must be one of {', '.join(HOST_STATES)}"})
-    if problems:
-        raise ValidationError(problems)
-    return {"networks": [], "labels": {}, "state": "up", "disks": [], **body}
+        if unknown:
+            raise ValidationError(
+                f"unknown networks: {', '.join(sorted(unknown))}", field="networks"
+            )
+        row = Host(
+            name=host["name"],
+            address=host["address"],
+            cpu=host["cpu"],
+            mem=host["mem"],
+            networks=host["networks"],
+            labels=host["labels"],
+            state=host["state"],
+            disks=[HostDisk(name=d["name"], type=d["type"], size=d["size"]) for d in host["disks"]],
+        )
+        session.add(row)
+        wake_queue(session)
+        session.commit()
+        return row.to_dict()
 
 
-def add_host(session: Session, body: Any) -> Host:
-    data = validate_host(body)
-    if session.scalar(select(Host.id).where(Host.name == data["name"])) is not None:
-        raise Conflict(f"host {data['name']} already exists")
-    unknown = set(data["networks"]) - set(
-        session.scalars(select(Network.name).where(Network.name.in_(data["networks"])))
-    )
-    if unknown:
-        raise ValidationError(f"unknown networks: {', '.join(sorted(unknown))}", field="networks")
-    host = Host(
-        name=data["name"],
-        address=data["address"],
-        cpu=data["cpu"],
-        mem=data["mem"],
-        networks=data["networks"],
-        labels=data["labels"],
-        state=data["state"],
-        disks=[
-            HostDisk(name=d["name"], type=d.get("type", "hdd"), size=d.get("size", 0))
-            for d in data["disks"]
-        ],
-    )
-    session.add(host)
-    session.commit()
-    return host
-
-
-def list_hosts(session: Session) -> list[Host]:
-    return list(session.scalars(select(Host).options(selectinload(Host.disks)).order_by(Host.name)))
+def list_hosts(rt: Runtime) -> list[dict]:
+    """Every host with its capacity, allocated and free resources."""
+    with rt.db.session() as session:
+        hosts = session.scalars(select(Host).options(selectinload(Host.disks)).order_by(Host.name))
+        return [host.to_dict() for host in hosts]
 
 
 def get_host(session: Session, name: str) -> Host:
@@ -139,123 +70,78 @@ def get_host(session: Session, name: str) -> Host:
     return host
 
 
+def describe_host(rt: Runtime, name: str) -> dict:
+    """A host: capacity, allocated, free, and the instance nodes placed on it."""
+    with rt.db.session() as session:
+        host = get_host(session, name)
+        return {**host.to_dict(), "nodes": host_nodes(session, host)}
+
+
 def host_nodes(session: Session, host: Host) -> list[dict]:
     """The instance nodes placed on ``host``."""
     nodes = session.scalars(select(Node).where(Node.host_id == host.id).order_by(Node.id))
     return [{"instance": n.instance_id, "node": n.name, "cpu": n.cpu, "mem": n.mem} for n in nodes]
 
 
-def update_host(session: Session, host: Host, body: Any) -> tuple[Host, bool]:
-    """Change a host's state or labels; True when capacity may have appeared."""
-    if not isinstance(body, dict) or not body:
-        raise ValidationError("body must be a JSON object with state and/or labels")
-    problems = [
-        {"field": k, "message": "only state and labels can be changed"}
-        for k in sorted(set(body) - {"state", "labels"})
-    ]
-    if "state" in body and body["state"] not in HOST_STATES:
-        problems.append({"field": "state", "message": f"must be one of {', '.join(HOST_STATES)}"})
-    if "labels" in body:
-        _check_labels(body["labels"], problems)
-    if problems:
-        raise ValidationError(problems)
-    lock_placement(session)  # no placement lands on a host as it is drained or relabelled
-    session.refresh(host)
-    opened = (body.get("state") == "up" and host.state != "up") or "labels" in body
-    host.state = body.get("state", host.state)
-    host.labels = body.get("labels", host.labels)
-    session.commit()
-    return host, opened
+def update_host(rt: Runtime, name: str, changes: dict) -> dict:
+    """Change a host's ``state`` or ``labels`` (checked by the caller: ``HostPatch``); wake
+    the queue when capacity may have appeared."""
+    with rt.db.session() as session:
+        host = get_host(session, name)
+        lock_placement(session)  # no placement lands on a host as it is drained or relabelled
+        session.refresh(host)
+        opened = (changes.get("state") == "up" and host.state != "up") or "labels" in changes
+        if "state" in changes and changes["state"] != host.state:
+            host.state = changes["state"]
+            # an admin's state: an agent that reports again does not undo it (only "up" does)
+            host.state_reason = None if host.state == "up" else f"set to {host.state} by an admin"
+            host.state_since = utcnow()
+        host.labels = changes.get("labels", host.labels)
+        if opened:
+            wake_queue(session)
+        session.commit()
+        return host.to_dict()
 
 
-def delete_host(session: Session, host: Host) -> None:
+def delete_host(rt: Runtime, name: str) -> None:
     """Remove a host; refused while any node holds resources on it."""
-    lock_placement(session)  # a placement in flight commits its nodes first, or sees no host
-    held = session.scalar(select(func.count()).select_from(Node).where(Node.host_id == host.id))
-    if held:
-        raise Conflict(f"host {host.name} holds {held} node(s); drain it and destroy them first")
-    session.delete(host)
-    session.commit()
-
-
-def _parse_reserved(
-    cidr: ipaddress.IPv4Network | ipaddress.IPv6Network, reserved: Any, problems: list
-) -> list[str]:
-    if not isinstance(reserved, list) or len(reserved) > 1024:
-        problems.append({"field": "reserved", "message": "must be a list of addresses or ranges"})
-        return []
-    out = []
-    for i, item in enumerate(reserved):
-        try:
-            if not isinstance(item, str):
-                raise ValueError("not a string")
-            first, _, last = item.partition("-")
-            low, high = (
-                ipaddress.ip_address(first.strip()),
-                ipaddress.ip_address((last or first).strip()),
+    with rt.db.session() as session:
+        host = get_host(session, name)
+        lock_placement(session)  # a placement in flight commits its nodes first, or sees no host
+        held = session.scalar(select(func.count()).select_from(Node).where(Node.host_id == host.id))
+        if held:
+            raise Conflict(
+                f"host {host.name} holds {held} node(s); drain it and destroy them first"
             )
-            if low not in cidr or high not in cidr or high < low:
-                raise ValueError("outside the network or reversed")
-            out.append(item)
-        except ValueError as exc:
-            problems.append(
-                {
-                    "field": f"reserved[{i}]",
-                    "message": f"must be an address or range a-b in the cidr ({exc})",
-                }
-            )
-    return out
+        session.delete(host)
+        wake_queue(session)  # instances that waited for it learn why they wait now
+        session.commit()
 
 
-def add_network(session: Session, body: Any) -> Network:
-    if not isinstance(body, dict):
-        raise ValidationError("body must be a JSON object {name, cidr, gateway, bridge, reserved}")
-    problems = [
-        {"field": k, "message": "unknown field"}
-        for k in sorted(set(body) - {"name", "cidr", "gateway", "bridge", "reserved"})
-    ]
-    if not isinstance(body.get("name"), str) or not NAME_RE.match(body["name"]):
-        problems.append(
-            {"field": "name", "message": "must match ^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"}
+def add_network(rt: Runtime, network: dict) -> dict:
+    """Add an address pool (checked by the caller: ``NetworkIn``); queued instances that
+    wait for addresses are tried again."""
+    with rt.db.session() as session:
+        if session.scalar(select(Network.id).where(Network.name == network["name"])) is not None:
+            raise Conflict(f"network {network['name']} already exists")
+        row = Network(
+            name=network["name"],
+            cidr=network["cidr"],
+            gateway=network["gateway"],
+            bridge=network["bridge"],
+            reserved=network["reserved"],
         )
-    cidr = None
-    try:
-        if not isinstance(body.get("cidr"), str):
-            # ip_network() also takes integers (and booleans): 5 would be 0.0.0.5/32
-            raise TypeError("not a string")
-        cidr = ipaddress.ip_network(body["cidr"], strict=True)
-        if cidr.num_addresses < 4:
-            raise ValueError("too small")
-    except (TypeError, ValueError) as exc:
-        problems.append({"field": "cidr", "message": f"must be a network like 10.0.0.0/24 ({exc})"})
-    gateway = body.get("gateway")
-    if gateway is not None:
-        try:
-            if not isinstance(gateway, str):
-                raise TypeError("not a string")
-            address = ipaddress.ip_address(gateway)
-            if cidr is not None and address not in cidr:
-                raise ValueError("outside the network")
-        except (TypeError, ValueError) as exc:
-            problems.append({"field": "gateway", "message": f"must be an address in cidr ({exc})"})
-    bridge = body.get("bridge")
-    if bridge is not None and (not isinstance(bridge, str) or not NAME_RE.match(bridge)):
-        problems.append({"field": "bridge", "message": "must be an interface name"})
-    reserved = _parse_reserved(cidr, body.get("reserved", []), problems) if cidr else []
-    if problems:
-        raise ValidationError(problems)
-    if session.scalar(select(Network.id).where(Network.name == body["name"])) is not None:
-        raise Conflict(f"network {body['name']} already exists")
-    network = Network(
-        name=body["name"], cidr=str(cidr), gateway=gateway, bridge=bridge, reserved=reserved
-    )
-    session.add(network)
-    session.commit()
-    return network
+        session.add(row)
+        wake_queue(session)
+        session.commit()
+        return network_usage(session, row)
 
 
-def list_networks(session: Session) -> list[Network]:
-    return list(session.scalars(select(Network).order_by(Network.name)))
+def list_networks(rt: Runtime) -> list[dict]:
+    """Every address pool with its usage."""
+    with rt.db.session() as session:
+        networks = session.scalars(select(Network).order_by(Network.name))
+        return [network_usage(session, network) for network in networks]
 
 
 def get_network(session: Session, name: str) -> Network:
@@ -263,6 +149,12 @@ def get_network(session: Session, name: str) -> Network:
     if network is None:
         raise NotFound(f"network {name} not found")
     return network
+
+
+def describe_network(rt: Runtime, name: str) -> dict:
+    """A pool: size, used, free, and who holds each used address."""
+    with rt.db.session() as session:
+        return network_usage(session, get_network(session, name))
 
 
 def network_usage(session: Session, network: Network) -> dict:
@@ -314,16 +206,19 @@ def expand_reserved(network: Network) -> set[str]:
     return out
 
 
-def delete_network(session: Session, network: Network) -> None:
-    lock_placement(session)
-    held = session.scalar(
-        select(func.count()).select_from(Address).where(Address.network_id == network.id)
-    )
-    attached = [h.name for h in session.scalars(select(Host)) if network.name in h.networks]
-    if held or attached:
-        raise Conflict(
-            f"network {network.name} has {held} address(es) in use and is attached to "
-            f"{len(attached)} host(s)"
+def delete_network(rt: Runtime, name: str) -> None:
+    """Remove a pool that no node uses and no host is attached to."""
+    with rt.db.session() as session:
+        network = get_network(session, name)
+        lock_placement(session)
+        held = session.scalar(
+            select(func.count()).select_from(Address).where(Address.network_id == network.id)
         )
-    session.delete(network)
-    session.commit()
+        attached = [h.name for h in session.scalars(select(Host)) if network.name in h.networks]
+        if held or attached:
+            raise Conflict(
+                f"network {network.name} has {held} address(es) in use and is attached to "
+                f"{len(attached)} host(s)"
+            )
+        session.delete(network)
+        session.commit()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ast
-import re
 from typing import Any
 
 from sqlalchemy import func, select
@@ -13,50 +12,36 @@ from bigdata_paas import states
 from bigdata_paas.errors import Conflict, NotFound, ScriptError, TemplateError, ValidationError
 from bigdata_paas.models import Instance, Service
 from bigdata_paas.rendering import (
-    build_context,
+    TRIAL_INSTANCE_ID,
+    check_options_document,
     check_syntax,
-    option_defaults,
+    instance_context,
+    merge_options,
     render_spec,
-    validate_options_document,
     validate_spec,
 )
+from bigdata_paas.rendering.options_schema import options_schema as document_schema
 from bigdata_paas.runtime import Runtime
 
-# \Z, not $: "$" also matches before a trailing newline ("a\n" would pass)
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}\Z")
-VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}\Z")
 YAML_TYPES = {"application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml"}
+#: The types an options document may be sent as besides JSON's own: the original system's
+#: registration scripts ran ``curl --data-binary @options.json`` with no ``-H``, which sends
+#: it as a form. The body is read as JSON all the same (as it is with no type at all).
+OPTIONS_UPLOAD_TYPES = ("application/x-www-form-urlencoded",)
 
 
-def check_name(name: Any, version: Any) -> list[dict[str, str]]:
-    problems = []
-    if not isinstance(name, str) or not NAME_RE.match(name):
-        problems.append({"field": "name", "message": "must match ^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"})
-    if not isinstance(version, str) or not VERSION_RE.match(version) or ".." in version:
-        problems.append(
-            {"field": "version", "message": "must match ^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}$"}
-        )
-    return problems
+def register_service(rt: Runtime, name: str, version: str, description: str = "") -> dict:
+    """Add ``name``/``version`` to the catalog; 409 if it exists.
 
-
-def register_service(session: Session, body: Any) -> Service:
-    """Add ``{name, version, description}`` to the catalog; 409 if it exists."""
-    if not isinstance(body, dict):
-        raise ValidationError("body must be a JSON object with name, version, description")
-    problems = check_name(body.get("name"), body.get("version"))
-    description = body.get("description", "")
-    if not isinstance(description, str) or len(description) > 2000:
-        problems.append({"field": "description", "message": "must be a string of <= 2000 chars"})
-    unknown = sorted(set(body) - {"name", "version", "description"})
-    problems += [{"field": key, "message": "unknown field"} for key in unknown]
-    if problems:
-        raise ValidationError(problems)
-    if find_service(session, body["name"], body["version"]) is not None:
-        raise Conflict(f"service {body['name']}/{body['version']} already exists")
-    service = Service(name=body["name"], version=body["version"], description=description)
-    session.add(service)
-    session.commit()
-    return service
+    The values are checked by the caller (the API's ``ServiceIn``).
+    """
+    with rt.db.session() as session:
+        if find_service(session, name, version) is not None:
+            raise Conflict(f"service {name}/{version} already exists")
+        service = Service(name=name, version=version, description=description)
+        session.add(service)
+        session.commit()
+        return service.to_dict()
 
 
 def find_service(session: Session, name: str, version: str) -> Service | None:
@@ -70,26 +55,64 @@ def get_service(session: Session, name: str, version: str) -> Service:
     return service
 
 
-def catalog(session: Session) -> list[dict]:
+def catalog(rt: Runtime) -> list[dict]:
     """Every service name with its versions."""
-    rows = session.execute(
-        select(Service.name, Service.version, Service.description).order_by(
-            Service.name, Service.id
+    with rt.db.session() as session:
+        rows = session.execute(
+            select(Service.name, Service.version, Service.description).order_by(
+                Service.name, Service.id
+            )
         )
-    )
-    by_name: dict[str, dict] = {}
-    for name, version, description in rows:
-        entry = by_name.setdefault(name, {"name": name, "versions": [], "description": ""})
-        entry["versions"].append(version)
-        entry["description"] = description
-    return list(by_name.values())
+        by_name: dict[str, dict] = {}
+        for name, version, description in rows:
+            entry = by_name.setdefault(name, {"name": name, "versions": [], "description": ""})
+            entry["versions"].append(version)
+            entry["description"] = description
+        return list(by_name.values())
 
 
-def versions(session: Session, name: str) -> list[Service]:
-    found = list(session.scalars(select(Service).where(Service.name == name).order_by(Service.id)))
-    if not found:
+def versions(rt: Runtime, name: str) -> dict:
+    """Every version of the service ``name``, described."""
+    with rt.db.session() as session:
+        found = session.scalars(select(Service).where(Service.name == name).order_by(Service.id))
+        described = [service.to_dict() for service in found]
+    if not described:
         raise NotFound(f"service {name} not found")
-    return found
+    return {"name": name, "versions": described}
+
+
+def describe_service(rt: Runtime, name: str, version: str) -> dict:
+    """Which parts of one service version are set."""
+    with rt.db.session() as session:
+        return get_service(session, name, version).to_dict()
+
+
+def _part(rt: Runtime, name: str, version: str, part: str) -> Service:
+    """The service, which must have ``part`` (template, options, orquestrator) set."""
+    with rt.db.session() as session:
+        service = get_service(session, name, version)
+    if getattr(service, part) is None:
+        raise NotFound(f"service {name}/{version} has no {part} yet")
+    return service
+
+
+def read_template(rt: Runtime, name: str, version: str) -> tuple[str, str]:
+    """The raw template and its format (json or yaml)."""
+    service = _part(rt, name, version, "template")
+    return service.template, service.template_format
+
+
+def read_options(rt: Runtime, name: str, version: str) -> dict:
+    return _part(rt, name, version, "options").options
+
+
+def options_schema(rt: Runtime, name: str, version: str) -> dict:
+    """The options document as a JSON Schema (what the CLI and the console build forms from)."""
+    return document_schema(read_options(rt, name, version), title=f"{name} {version} options")
+
+
+def read_orquestrator(rt: Runtime, name: str, version: str) -> str:
+    return _part(rt, name, version, "orquestrator").orquestrator
 
 
 def decode_text(raw: bytes, what: str) -> str:
@@ -106,65 +129,111 @@ def decode_text(raw: bytes, what: str) -> str:
     return text
 
 
-def test_render(
+def render_instance(
+    rt: Runtime,
+    template: str,
+    fmt: str,
+    doc: dict,
+    values: Any,
+    *,
+    instance_id: str,
+    user: str,
+    service: str,
+    version: str,
+) -> tuple[dict, Any]:
+    """Merge launch ``values`` into the defaults of ``doc`` and render the template in the
+    sandbox, as the instance ``instance_id`` of ``user``; return (merged options, the spec as
+    rendered). Every render of an instance's template (upload check, plan, launch, prepare)
+    goes through here, so all of them see the same context."""
+    merged = merge_options(doc, values)
+    context = instance_context(
+        merged, instance_id=instance_id, user=user, service=service, version=version
+    )
+    return merged, render_spec(template, context, fmt=fmt, limits=rt.render_limits())
+
+
+def check_template(
     rt: Runtime, service: Service, template: str, fmt: str, options: dict, user: str
 ) -> dict:
-    """Render ``template`` with default ``options`` in the sandbox and validate the spec."""
-    context = build_context(
-        option_defaults(options),
-        instancename=f"{service.name}-test",
-        clusterid="test",
-        clusterdn=f"{service.name}-test",
+    """Render ``template`` with the defaults of ``options`` and validate the spec: the check
+    an upload must pass, done as a launch of ``user`` with no option set would render."""
+    _merged, spec = render_instance(
+        rt,
+        template,
+        fmt,
+        options,
+        {},
+        instance_id=TRIAL_INSTANCE_ID,
         user=user,
         service=service.name,
         version=service.version,
     )
-    spec = render_spec(template, context, fmt=fmt, limits=rt.render_limits())
     return validate_spec(spec, max_nodes=rt.config.MAX_NODES)
 
 
+def template_format(content_type: str | None) -> str:
+    """The format of an uploaded template: YAML when its type says so, else JSON (whatever
+    else it says: the original's scripts sent templates as curl's default form type)."""
+    return "yaml" if content_type in YAML_TYPES else "json"
+
+
 def set_template(
-    rt: Runtime, session: Session, service: Service, raw: bytes, content_type: str, user: str
-) -> Service:
+    rt: Runtime, name: str, version: str, raw: bytes, content_type: str, user: str
+) -> dict:
     """Store a template after a syntax check and, with options set, a sandboxed test render."""
-    text = decode_text(raw, "template")
-    fmt = "yaml" if content_type in YAML_TYPES else "json"
-    check_syntax(text)
-    if service.options is not None:
-        test_render(rt, service, text, fmt, service.options, user)
-    service.template, service.template_format = text, fmt
-    session.commit()
-    return service
+    with rt.db.session() as session:
+        service = get_service(session, name, version)
+        text = decode_text(raw, "template")
+        fmt = template_format(content_type)
+        check_syntax(text)
+        if service.options is not None:
+            check_template(rt, service, text, fmt, service.options, user)
+        service.template, service.template_format = text, fmt
+        session.commit()
+        return service.to_dict()
 
 
-def set_options(rt: Runtime, session: Session, service: Service, doc: Any, user: str) -> Service:
-    """Store a validated options document; the template must still render with its defaults."""
-    normalized = validate_options_document(doc)
-    if service.template is not None:
-        try:
-            test_render(rt, service, service.template, service.template_format, normalized, user)
-        except TemplateError as exc:
-            raise TemplateError(
-                f"the template does not render with these defaults: {exc.reason}", line=exc.line
-            ) from None
-    service.options = normalized
-    session.commit()
-    return service
+def set_options(rt: Runtime, name: str, version: str, doc: Any, user: str) -> dict:
+    """Store a validated options document; the template must still render with its defaults.
+
+    The answer is the service with ``warnings``: what the stored document leaves out (stale
+    descriptions).
+    """
+    with rt.db.session() as session:
+        service = get_service(session, name, version)
+        normalized, warnings = check_options_document(doc)
+        if service.template is not None:
+            try:
+                check_template(
+                    rt, service, service.template, service.template_format, normalized, user
+                )
+            except TemplateError as exc:
+                raise TemplateError(
+                    f"the template does not render with these defaults: {exc.reason}",
+                    line=exc.line,
+                ) from None
+        service.options = normalized
+        session.commit()
+        return {**service.to_dict(), "warnings": warnings}
 
 
 def set_orquestrator(
-    session: Session,
-    service: Service,
-    raw: bytes,
-    timeout: str | None = None,
-    max_timeout: float = 86400,
-) -> Service:
-    """Store the orquestrator (a Python script must at least parse) and its own time limit."""
-    seconds = None
-    if timeout is not None:
-        if not timeout.isascii() or not timeout.isdigit() or not 1 <= int(timeout) <= max_timeout:
-            raise ValidationError(f"must be whole seconds, 1..{int(max_timeout)}", field="timeout")
-        seconds = int(timeout)
+    rt: Runtime, name: str, version: str, raw: bytes, timeout: int | None = None
+) -> dict:
+    """Store the orquestrator (a Python script must at least parse) and its own time limit.
+
+    ``timeout``: seconds a command of this service may run, None for the default; its bounds
+    are checked by the caller (the API's ``ScriptQuery``).
+    """
+    with rt.db.session() as session:
+        service = get_service(session, name, version)
+        service.orquestrator, service.orquestrator_timeout = check_script(raw), timeout
+        session.commit()
+        return service.to_dict()
+
+
+def check_script(raw: bytes) -> str:
+    """The orquestrator's text; a Python script (no #! line, or a python one) must parse."""
     text = decode_text(raw, "orquestrator")
     first = text.split("\n", 1)[0]
     if not first.startswith("#!") or "python" in first:
@@ -178,22 +247,21 @@ def set_orquestrator(
             raise ValidationError(
                 f"orquestrator cannot be parsed: {exc}", field="orquestrator"
             ) from None
-    service.orquestrator, service.orquestrator_timeout = text, seconds
-    session.commit()
-    return service
+    return text
 
 
-def delete_service(session: Session, service: Service) -> None:
+def delete_service(rt: Runtime, name: str, version: str) -> None:
     """Remove a service; refused while a live instance uses it."""
-    live = session.scalar(
-        select(func.count())
-        .select_from(Instance)
-        .where(Instance.service_id == service.id, Instance.status.in_(states.LIVE))
-    )
-    if live:
-        raise Conflict(
-            f"service {service.name}/{service.version} is used by {live} live "
-            "instance(s); destroy them first"
+    with rt.db.session() as session:
+        service = get_service(session, name, version)
+        live = session.scalar(
+            select(func.count())
+            .select_from(Instance)
+            .where(Instance.service_id == service.id, Instance.status.in_(states.LIVE))
         )
-    session.delete(service)
-    session.commit()
+        if live:
+            raise Conflict(
+                f"service {name}/{version} is used by {live} live instance(s); destroy them first"
+            )
+        session.delete(service)
+        session.commit()

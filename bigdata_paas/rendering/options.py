@@ -11,10 +11,10 @@ from __future__ import annotations
 import difflib
 import json
 import math
-import re
 from typing import Any
 
 from bigdata_paas.errors import ValidationError
+from bigdata_paas.names import OPTION_NAME
 
 CATEGORIES = ("required", "optional", "advanced")
 SECTIONS = (*CATEGORIES, "descriptions", "limits")
@@ -27,8 +27,6 @@ MAX_DESCRIPTION_LENGTH = 10_000
 MAX_CHOICES = 1_000
 # A launch body with thousands of bad keys must not produce a multi-megabyte error.
 MAX_PROBLEMS = 200
-
-_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
 
 Problems = list[dict[str, str]]
 
@@ -205,11 +203,22 @@ def _check_limits(
 
 def validate_options_document(doc: Any) -> dict[str, dict[str, Any]]:
     """Validate an options document and return a normalized copy with all five sections."""
+    return check_options_document(doc)[0]
+
+
+def check_options_document(doc: Any) -> tuple[dict[str, dict[str, Any]], Problems]:
+    """Validate an options document; return a normalized copy with all five sections and the
+    warnings about what was accepted but left out.
+
+    A description of a name no longer declared (a stale line, common in documents written for
+    the original system) is such a warning: the document is stored without it.
+    """
     if not isinstance(doc, dict):
         raise ValidationError(
             [{"field": "", "message": f"options must be a JSON object, got {_type_name(doc)}"}]
         )
     problems: Problems = []
+    warnings: Problems = []
     sections: dict[str, dict[str, Any]] = {}
     for key, value in doc.items():
         if key not in SECTIONS:
@@ -240,14 +249,8 @@ def validate_options_document(doc: Any) -> dict[str, dict[str, Any]]:
                     }
                 )
                 continue
-            if not _NAME_RE.fullmatch(name):
-                problems.append(
-                    {
-                        "field": where,
-                        "message": "option name must be dotted identifiers "
-                        "(letters, digits, _), e.g. slaves.number",
-                    }
-                )
+            if not OPTION_NAME.matches(name):
+                problems.append({"field": where, "message": f"option name {OPTION_NAME.message}"})
                 continue
             if name in declared:
                 problems.append(
@@ -297,7 +300,7 @@ def validate_options_document(doc: Any) -> dict[str, dict[str, Any]]:
     for name, text in sections.get("descriptions", {}).items():
         where = f"descriptions.{_short(name)}"
         if name not in declared:
-            problems.append({"field": where, "message": "describes an undeclared option"})
+            warnings.append({"field": where, "message": "describes an undeclared option; left out"})
         elif not isinstance(text, str):
             problems.append(
                 {"field": where, "message": f"must be a string, got {_type_name(text)}"}
@@ -322,7 +325,7 @@ def validate_options_document(doc: Any) -> dict[str, dict[str, Any]]:
 
     if problems:
         raise ValidationError(_capped(problems))
-    return out
+    return out, _capped(warnings)
 
 
 def _capped(problems: Problems) -> Problems:

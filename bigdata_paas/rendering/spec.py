@@ -1,16 +1,30 @@
-"""Validate and normalize a rendered instance spec: ``{"nodes": {...}, "services": {...}}``."""
+"""Validate and normalize a rendered instance spec: ``{"nodes": {...}, "services": {...}}``.
+
+Node fields are read in the original system's dialect (``rendering.dialect``): ``"cpu": "2"``
+is stored as 2 and ``"check_ports": "22,8088"`` as ``[22, 8088]``, so nothing downstream of
+this validation (the stored spec, placement, the orquestrator's instance file, the API) sees a
+number written as a string or a list written as text. The ``services`` section and fields this
+module does not know are free-form: they are kept as written.
+"""
 
 from __future__ import annotations
 
 import copy
 import ipaddress
-import re
+from collections.abc import Iterator
 from typing import Any
 
 from bigdata_paas.errors import SpecError
+from bigdata_paas.names import (
+    NODE_DEVICE_NAME,
+    NODE_DISK_NAME,
+    NODE_NAME,
+    SPEC_SERVICE_NAME,
+    NameRule,
+)
+from bigdata_paas.rendering.dialect import as_boolean, as_integer, as_list, as_number_list
 from bigdata_paas.rendering.options import describe_value as _show
 
-NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
 # Stored in integer columns; a template must not overflow them.
 MAX_INT = 2**31 - 1
 # A count like "disks": 1000000000 is tiny JSON but would build a billion entries.
@@ -35,30 +49,50 @@ class _Checker:
     def add(self, path: str, message: str) -> None:
         self.problems.append(f"{path}: {message}")
 
-    def is_name(self, path: str, name: Any, what: str) -> bool:
-        if isinstance(name, str) and NAME_RE.fullmatch(name):
+    def is_name(self, path: str, name: Any, rule: NameRule) -> bool:
+        if rule.matches(name):
             return True
-        self.add(
-            path,
-            f"invalid {what} name {_show(name)}: use 1 to 63 letters, digits, "
-            "'_', '.' or '-', starting with a letter or digit",
-        )
+        self.add(path, f"invalid {rule.kind} {_show(name)}: use {rule.description}")
         return False
 
-    def positive_int(self, path: str, value: Any, *, high: int = MAX_INT) -> bool:
+    def objects(self, path: str, value: dict, rule: NameRule) -> Iterator[tuple[str, str, dict]]:
+        """(name, path, body) of each entry of ``value`` whose name follows ``rule`` and whose
+        body is an object; the others are reported."""
+        for name, body in value.items():
+            where = f"{path}.{_key(name)}"
+            if not self.is_name(where, name, rule):
+                continue
+            if not isinstance(body, dict):
+                self.add(where, f"must be an object, got {_show(body)}")
+                continue
+            yield name, where, body
+
+    def positive_int(self, path: str, value: Any, *, high: int = MAX_INT) -> Any:
+        value = as_integer(value)
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             self.add(path, f"must be an integer >= 1, got {_show(value)}")
-            return False
-        if value > high:
+        elif value > high:
             self.add(path, f"must be at most {high}, got {value}")
-            return False
-        return True
+        return value
 
-    def port(self, path: str, value: Any) -> bool:
-        if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 65535:
-            return True
-        self.add(path, f"must be a port number between 1 and 65535, got {_show(value)}")
-        return False
+    def port(self, path: str, value: Any) -> Any:
+        value = as_integer(value)
+        if not (isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 65535):
+            self.add(path, f"must be a port number between 1 and 65535, got {_show(value)}")
+        return value
+
+    def ports(self, path: str, value: Any) -> Any:
+        ports = as_number_list(value)
+        if not isinstance(ports, list):
+            self.add(path, f"must be a list of port numbers, got {_show(value)}")
+            return value
+        return [self.port(f"{path}[{i}]", item) for i, item in enumerate(ports)]
+
+    def boolean(self, path: str, value: Any) -> Any:
+        value = as_boolean(value)
+        if not isinstance(value, bool):
+            self.add(path, f"must be true or false, got {_show(value)}")
+        return value
 
     def string(self, path: str, value: Any, *, empty: bool = True) -> bool:
         if isinstance(value, str) and (empty or value):
@@ -76,6 +110,7 @@ class _Checker:
         return ok
 
     def disks(self, path: str, value: Any) -> dict[str, Any]:
+        value = as_integer(value)
         if isinstance(value, int) and not isinstance(value, bool):
             if not 0 <= value <= MAX_DISKS_PER_NODE:
                 self.add(
@@ -90,13 +125,7 @@ class _Checker:
             self.add(path, f"a node may have at most {MAX_DISKS_PER_NODE} disks, got {len(value)}")
             return {}
         disks: dict[str, Any] = {}
-        for name, body in value.items():
-            where = f"{path}.{_key(name)}"
-            if not self.is_name(where, name, "disk"):
-                continue
-            if not isinstance(body, dict):
-                self.add(where, f"must be an object, got {_show(body)}")
-                continue
+        for name, where, body in self.objects(path, value, NODE_DISK_NAME):
             for field in ("type", "destination", "mode"):
                 if field in body:
                     self.string(f"{where}.{field}", body[field])
@@ -108,13 +137,7 @@ class _Checker:
             self.add(path, f"must be an object of network devices, got {_show(value)}")
             return {}
         networks: dict[str, Any] = {}
-        for device, body in value.items():
-            where = f"{path}.{_key(device)}"
-            if not self.is_name(where, device, "network device"):
-                continue
-            if not isinstance(body, dict):
-                self.add(where, f"must be an object, got {_show(body)}")
-                continue
+        for device, where, body in self.objects(path, value, NODE_DEVICE_NAME):
             if "networkname" not in body:
                 self.add(f"{where}.networkname", "is required")
             else:
@@ -140,46 +163,46 @@ class _Checker:
         if not isinstance(body, dict):
             self.add(path, f"must be an object, got {_show(body)}")
             return None
+        node: dict[str, Any] = {}
         for field in ("cpu", "mem"):
             if field not in body:
                 self.add(f"{path}.{field}", "is required")
             else:
-                self.positive_int(f"{path}.{field}", body[field])
-        node: dict[str, Any] = {}
+                node[field] = self.positive_int(f"{path}.{field}", body[field])
         for field, value in body.items():
-            where = f"{path}.{_key(field)}"
-            if field in PLATFORM_NODE_FIELDS:
+            if field in PLATFORM_NODE_FIELDS or field in node:
                 continue
-            if field == "disks":
-                node["disks"] = self.disks(where, value)
-                continue
-            if field == "networks":
-                node["networks"] = self.networks(where, value)
-                continue
-            if field == "required_node":
-                self.string(where, value, empty=False)
-            elif field == "constraints":
-                if not isinstance(value, dict):
-                    self.add(where, f"must be an object of strings, got {_show(value)}")
-                else:
-                    for key, item in value.items():
-                        self.string(f"{where}.{_key(key)}", item)
-            elif field == "port":
-                self.port(where, value)
-            elif field == "check_ports":
-                if not isinstance(value, list):
-                    self.add(where, f"must be a list of port numbers, got {_show(value)}")
-                else:
-                    for i, item in enumerate(value):
-                        self.port(f"{where}[{i}]", item)
-            elif field in ("docker_image", "docker_opts"):
-                self.string(where, value)
-            elif field in ("tags", "services"):
-                self.string_list(where, value)
-            node[field] = copy.deepcopy(value)
+            node[field] = self.node_field(f"{path}.{_key(field)}", field, value)
         node.setdefault("disks", {})
         node.setdefault("networks", {})
         return node
+
+    def node_field(self, where: str, field: str, value: Any) -> Any:
+        """Check one field of a node; return it as stored (the dialect read, copied)."""
+        if field == "disks":
+            return self.disks(where, value)
+        if field == "networks":
+            return self.networks(where, value)
+        if field == "port":
+            return self.port(where, value)
+        if field == "check_ports":
+            return self.ports(where, value)
+        if field == "use_custom_disks":
+            return self.boolean(where, value)
+        if field in ("tags", "services"):
+            value = as_list(value)
+            self.string_list(where, value)
+        elif field == "required_node":
+            self.string(where, value, empty=False)
+        elif field == "constraints":
+            if not isinstance(value, dict):
+                self.add(where, f"must be an object of strings, got {_show(value)}")
+            else:
+                for key, item in value.items():
+                    self.string(f"{where}.{_key(key)}", item)
+        elif field in ("docker_image", "docker_opts"):
+            self.string(where, value)
+        return copy.deepcopy(value)
 
 
 def _is_ip(text: str) -> bool:
@@ -216,7 +239,7 @@ def _validate(spec: Any, max_nodes: int) -> dict[str, Any]:
     clean_nodes: dict[str, Any] = {}
     for name, body in nodes.items():
         path = f"nodes.{_key(name)}"
-        if not check.is_name(path, name, "node"):
+        if not check.is_name(path, name, NODE_NAME):
             continue
         node = check.node(path, body)
         if node is not None:
@@ -227,13 +250,7 @@ def _validate(spec: Any, max_nodes: int) -> dict[str, Any]:
     if not isinstance(services, dict):
         check.add("services", f"must be an object of services, got {_show(services)}")
         services = {}
-    for name, body in services.items():
-        path = f"services.{_key(name)}"
-        if not check.is_name(path, name, "service"):
-            continue
-        if not isinstance(body, dict):
-            check.add(path, f"must be an object, got {_show(body)}")
-            continue
+    for name, path, body in check.objects("services", services, SPEC_SERVICE_NAME):
         members = body.get("nodes", [])
         if check.string_list(f"{path}.nodes", members):
             for i, member in enumerate(members):

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from bigdata_paas.rendering import (
-    build_context,
+    instance_context,
     merge_options,
     render_spec,
     validate_options_document,
@@ -52,14 +52,8 @@ def _render(name: str, version: str, values_json: str) -> tuple[dict, dict]:
         json.loads((folder(name, version) / "options.json").read_text())
     )
     merged = merge_options(doc, values or {})
-    context = build_context(
-        merged,
-        instancename=f"{name}-test",
-        clusterid="42",
-        clusterdn=f"{name}-test.admin",
-        user="admin",
-        service=name,
-        version=version,
+    context = instance_context(
+        merged, instance_id="42", user="admin", service=name, version=version
     )
     source = (folder(name, version) / "service-template.json").read_text()
     return merged, validate_spec(render_spec(source, context), max_nodes=200)
@@ -264,7 +258,7 @@ def kill_leftover_servers(data_dir: Path) -> int:
     they outlive ``start``) would outlive the test. As root the platform runs orquestrators in
     a stand-in of ``data_dir/work`` under /var/tmp (``runner.reachable_workdir``): both count.
     """
-    from bigdata_paas.orchestration.runner import reachable_workdir
+    from bigdata_paas.orquestrator.runner import reachable_workdir
 
     work = data_dir / "work"
     roots = {work}

@@ -16,7 +16,6 @@ from sqlalchemy import func, select
 
 from bigdata_paas import states
 from bigdata_paas.models import Event, Instance
-from bigdata_paas.pipeline.publish import LAUNCH_STEPS
 from tests.conftest import Worker, base_env
 from tests.faults.conftest import (
     Deployment,
@@ -109,8 +108,8 @@ def test_rabbitmq_restart_during_200_launches_loses_and_strands_nothing(
         assert deployment.statuses() == Counter({"running": accepted})
         assert set(launcher.accepted) == running_ids(deployment.rt)
         done = transitions_per_instance(deployment.rt)
-        for step in LAUNCH_STEPS:  # every status change once per instance: no step ran twice
-            assert done[(step, states.STEPS[step][1])] == accepted, done
+        for step in states.LAUNCH_STEPS:  # every status change once per instance: no step ran twice
+            assert done[(step, states.STEPS[step].target)] == accepted, done
         assert audit_allocations(deployment.rt) == {}
         assert allocated_total(deployment.rt) == (accepted, accepted, accepted)
         assert "Connection to broker lost" in worker.output()

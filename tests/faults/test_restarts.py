@@ -23,8 +23,7 @@ from sqlalchemy import select, update
 from bigdata_paas import states
 from bigdata_paas.models import Instance, utcnow
 from bigdata_paas.operations import lifecycle
-from bigdata_paas.orchestration.runner import reachable_workdir
-from bigdata_paas.pipeline.publish import LAUNCH_STEPS
+from bigdata_paas.orquestrator.runner import reachable_workdir
 from tests.conftest import Worker, base_env
 from tests.faults.conftest import (
     API,
@@ -111,8 +110,11 @@ def strand(deployment, web) -> dict[str, str]:
     stranded = {}
     for status in STRANDED:
         instance_id = web.launched()
-        for step in LAUNCH_STEPS[: STRANDED.index(status)]:
-            assert getattr(lifecycle, step)(deployment.rt, instance_id) == states.STEPS[step][1]
+        for step in states.LAUNCH_STEPS[: STRANDED.index(status)]:
+            assert (
+                lifecycle.STEP_RUNNERS[step](deployment.rt, instance_id)
+                == states.STEPS[step].target
+            )
         stranded[status] = instance_id
     stranded[states.DESTROYING] = web.launched()
     web.destroy(stranded[states.DESTROYING])
@@ -146,8 +148,8 @@ def test_web_worker_and_broker_restarts_leave_nothing_stuck(
         processes.append(gunicorn(env, port, tmp_path / "web.log").start())
         stranded = strand(deployment, web)
         hung = web.launched(hang=True)
-        for step in LAUNCH_STEPS[:-1]:
-            getattr(lifecycle, step)(deployment.rt, hung)
+        for step in states.LAUNCH_STEPS[:-1]:
+            lifecycle.STEP_RUNNERS[step](deployment.rt, hung)
         lose_messages(env)
 
         first = Worker(env, tmp_path / "first-worker.log")
@@ -242,7 +244,7 @@ def test_a_backlog_of_sweeps_republishes_a_stranded_instance_once(env):
             )
             session.commit()
         with deployment.app.app_context():
-            backlog = [lifecycle.sweep(deployment.rt)["republished"] for _ in range(5)]
+            backlog = [lifecycle.recovery.sweep(deployment.rt)["republished"] for _ in range(5)]
         assert backlog == [1, 0, 0, 0, 0]
         notes = [e for e in deployment.events(instance_id) if e["step"] == "sweep"]
         assert [e["message"] for e in notes] == ["no progress for 60 s; prepare published again"]

@@ -21,8 +21,7 @@ import pytest
 
 from bigdata_paas import states
 from bigdata_paas.operations import lifecycle
-from bigdata_paas.orchestration.runner import reachable_workdir
-from bigdata_paas.pipeline.publish import LAUNCH_STEPS
+from bigdata_paas.orquestrator.runner import reachable_workdir
 from tests.conftest import Worker, wait_for_status
 from tests.faults.conftest import (
     Deployment,
@@ -38,13 +37,13 @@ pytestmark = [pytest.mark.faults, pytest.mark.integration, pytest.mark.services]
 
 #: the use case of each step the test runs itself before the target step
 USE_CASES = {
-    "prepare": lifecycle.prepare,
-    "submit": lifecycle.submit,
-    "queue": lifecycle.queue,
-    "schedule": lifecycle.schedule,
+    "prepare": lifecycle.STEP_RUNNERS["prepare"],
+    "submit": lifecycle.STEP_RUNNERS["submit"],
+    "queue": lifecycle.STEP_RUNNERS["queue"],
+    "schedule": lifecycle.STEP_RUNNERS["schedule"],
 }
 #: (step, status) of every status change of a launch, each to be recorded exactly once
-TRANSITIONS = [(step, states.STEPS[step][1]) for step in LAUNCH_STEPS]
+TRANSITIONS = [(step, states.STEPS[step].target) for step in states.LAUNCH_STEPS]
 TASK_LINE = re.compile(r"Task (pipeline\.\w+)\[([0-9a-f-]+)\] (received|succeeded|failed|raised)")
 
 
@@ -72,8 +71,8 @@ def in_flight(worker_log: str) -> list[str]:
 
 def run_steps_before(deployment: Deployment, instance_id: str, step: str) -> None:
     """Move the instance to the status ``step`` starts from, as workers would."""
-    for earlier in LAUNCH_STEPS[: LAUNCH_STEPS.index(step)]:
-        assert USE_CASES[earlier](deployment.rt, instance_id) == states.STEPS[earlier][1]
+    for earlier in states.LAUNCH_STEPS[: states.LAUNCH_STEPS.index(step)]:
+        assert USE_CASES[earlier](deployment.rt, instance_id) == states.STEPS[earlier].target
 
 
 def wait_blocked(deployment: Deployment, worker: Worker, step: str) -> None:
@@ -118,28 +117,28 @@ def sweep_until(deployment: Deployment, instance_id: str, wanted: set[str]) -> d
 
     def swept():
         with deployment.app.app_context():
-            lifecycle.sweep(deployment.rt)
+            lifecycle.recovery.sweep(deployment.rt)
         body = deployment.instance(instance_id)
         return body if body["status"] in wanted else None
 
     return wait_until(swept, f"the sweep to drive {instance_id} on", timeout=90, interval=0.5)
 
 
-@pytest.mark.parametrize("step", LAUNCH_STEPS)
+@pytest.mark.parametrize("step", states.LAUNCH_STEPS)
 def test_a_worker_killed_during_a_step_leaves_nothing_stuck_leaked_or_doubled(
     step, fault_env, tmp_path
 ):
     deployment = Deployment(fault_env)
     replacement = None
     try:
-        # only the chain in the queue: not the queue drain that adding a host asked for
+        # only the chain in the queue (a drain is asked for only when something is queued)
         purge_queue(fault_env, "pipeline")
         # no worker yet: the chain waits in RabbitMQ
         response = deployment.launch(hang=step == "run")
         assert response.status_code == 202, response.get_json()
         instance_id = response.get_json()["id"]
         run_steps_before(deployment, instance_id, step)
-        before = states.STEPS[step][0]
+        before = states.STEPS[step].source
         if step == "run":
             kill_mid_start(deployment, instance_id, tmp_path / "killed.log")
         else:

@@ -31,9 +31,9 @@ def queued_instances(client, headers, rt, count: int) -> list[str]:
         assert response.status_code == 202, response.get_json()
         ids.append(response.get_json()["id"])
     for instance_id in ids:
-        assert lifecycle.prepare(rt, instance_id) == states.PREPARED
-        assert lifecycle.submit(rt, instance_id) == states.SUBMITTED
-        assert lifecycle.queue(rt, instance_id) == states.QUEUED
+        assert lifecycle.STEP_RUNNERS["prepare"](rt, instance_id) == states.PREPARED
+        assert lifecycle.STEP_RUNNERS["submit"](rt, instance_id) == states.SUBMITTED
+        assert lifecycle.STEP_RUNNERS["queue"](rt, instance_id) == states.QUEUED
     return ids
 
 
@@ -45,15 +45,15 @@ def test_a_schedule_step_places_the_older_queued_instances_first(app, client, ad
     assert order == ids
 
     # The newest instance's schedule step runs first: the ten older ones take the capacity.
-    assert lifecycle.schedule(rt, ids[-1]) == states.QUEUED
+    assert lifecycle.STEP_RUNNERS["schedule"](rt, ids[-1]) == states.QUEUED
     current = dict(rows(rt.db, "SELECT id, status FROM instances"))
     assert [current[i] for i in ids] == [states.SCHEDULED] * CAPACITY + [states.QUEUED] * 2
     waiting = dict(rows(rt.db, "SELECT id, wait_reason FROM instances WHERE status = 'queued'"))
     assert set(waiting) == set(ids[-2:])
     assert waiting[ids[-1]].startswith("no fit"), waiting
     # The others' own schedule steps find them placed already; the run claims them once.
-    assert lifecycle.schedule(rt, ids[0]) == "skipped"
-    assert lifecycle.schedule(rt, ids[-2]) == states.QUEUED
+    assert lifecycle.STEP_RUNNERS["schedule"](rt, ids[0]) == "skipped"
+    assert lifecycle.STEP_RUNNERS["schedule"](rt, ids[-2]) == states.QUEUED
     assert assert_no_overcommit(rt.db)["nodes"] == CAPACITY
 
     # Placements were committed in queue order.
@@ -74,12 +74,12 @@ def test_an_instance_beyond_the_pass_limit_is_still_tried_after_the_oldest(
     rt = app.extensions["paas"]
     register(client, CAPACITY, ADMIN_TOKEN)
     ids = queued_instances(client, admin, rt, 5)
-    monkeypatch.setattr(lifecycle, "QUEUE_PASS_LIMIT", 2)
+    monkeypatch.setattr(lifecycle.queueing, "QUEUE_PASS_LIMIT", 2)
 
-    assert lifecycle.schedule(rt, ids[-1]) == states.SCHEDULED
+    assert lifecycle.STEP_RUNNERS["schedule"](rt, ids[-1]) == states.SCHEDULED
     current = dict(rows(rt.db, "SELECT id, status FROM instances"))
     assert [current[i] for i in ids] == [states.SCHEDULED] * 2 + [states.QUEUED] * 2 + [
         states.SCHEDULED
     ]
-    assert lifecycle.drain_queue(rt) == 2
+    assert lifecycle.queueing.drain_queue(rt) == 2
     assert assert_no_overcommit(rt.db)["nodes"] == 5

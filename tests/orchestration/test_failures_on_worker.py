@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bigdata_paas.orchestration.runner import TRUNCATED
+from bigdata_paas.orquestrator.runner import TRUNCATED
 from tests.conftest import wait_for_status
 from tests.orchestration.conftest import API, HOST, launch
 

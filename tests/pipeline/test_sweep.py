@@ -52,7 +52,7 @@ def test_sweep_republishes_a_lost_launch(app, client, admin, worker):
                 update(Instance).where(Instance.id == fresh).values(updated_at=utcnow())
             )
             session.commit()
-        counts = lifecycle.sweep(rt)
+        counts = lifecycle.recovery.sweep(rt)
     assert counts["republished"] == 1
     body = wait_for_status(client, admin, instance_id, {"running", "failed"})
     assert body["status"] == "running", body.get("error")
@@ -83,8 +83,8 @@ def test_sweep_restarts_a_start_whose_heartbeat_stopped(app, client, admin):
         run_attempts=1,
     )
     with app.app_context():
-        counts = lifecycle.sweep(app.extensions["paas"])
-    assert counts == {"republished": 0, "restarted": 1, "failed": 0}
+        counts = lifecycle.recovery.sweep(app.extensions["paas"])
+    assert counts == {"republished": 0, "restarted": 1, "failed": 0, "placed": 0, "hosts_down": 0}
     with app.extensions["paas"].db.session() as session:
         tokens = dict(session.execute(select(Instance.id, Instance.run_token)).all())
     assert tokens[instance_id] is None  # free for the republished run message to claim
@@ -107,8 +107,8 @@ def test_sweep_gives_up_after_the_last_attempt(app, client, admin):
         run_attempts=3,
     )
     with app.app_context():
-        counts = lifecycle.sweep(app.extensions["paas"])
-    assert counts == {"republished": 0, "restarted": 0, "failed": 1}
+        counts = lifecycle.recovery.sweep(app.extensions["paas"])
+    assert counts == {"republished": 0, "restarted": 0, "failed": 1, "placed": 0, "hosts_down": 0}
     body = client.get(f"/bigdata/api/v1/instances/{instance_id}", headers=admin).get_json()
     assert body["status"] == "failed"
     assert body["error"]["step"] == "run"

@@ -323,6 +323,8 @@ def test_json_that_is_not_an_object_is_400(world, unchanged, secrets, raw):
 def test_a_wrong_content_type_is_415_naming_it(world, unchanged, content_type):
     body = json.dumps({"name": "ct", "version": "1", "cidr": "10.9.0.0/24", "n": 1})
     for method, path in JSON_ROUTES:
+        if path.endswith("/options") and content_type == "application/x-www-form-urlencoded":
+            continue  # how the original system's scripts sent options: read as JSON
         response = world.open(
             API + path, method=method, data=body, content_type=content_type, headers=ADMIN
         )

@@ -9,6 +9,7 @@ import pytest
 
 from bigdata_paas.errors import ValidationError
 from bigdata_paas.rendering import (
+    check_options_document,
     merge_options,
     option_defaults,
     option_types,
@@ -114,14 +115,36 @@ def test_every_problem_is_reported_at_once() -> None:
     assert "dotted identifiers" in problems["required.bad name"]
     assert "longer than 100" in problems["required." + "x" * 100 + "..."]
     assert problems["advanced"] == "must be an object, got string"
-    assert problems["descriptions.ghost"] == "describes an undeclared option"
+    assert "descriptions.ghost" not in problems  # a stale description is only a warning
     assert problems["descriptions.slaves"] == "must be a string, got integer"
     assert problems["limits.ghost"] == "limits an undeclared option"
     assert problems["limits.slaves.step"].startswith("unknown limit")
     assert problems["limits.slaves"] == "min (5) is greater than max (2)"
     assert "like the default" in problems["limits.slaves.number.choices[1]"]
     assert problems["extra"].startswith("unknown section")
-    assert len(exc.value.problems) == 15
+    assert len(exc.value.problems) == 14
+
+
+def test_a_stale_description_is_a_warning_and_left_out() -> None:
+    doc = {
+        "required": {"slaves.number": 2},
+        "descriptions": {
+            "slaves.number": "Number of slaves",
+            "slaves.disks": "Number of disks per slave",
+            "old": 7,
+        },
+    }
+    normalized, warnings = check_options_document(doc)
+    assert normalized["descriptions"] == {"slaves.number": "Number of slaves"}
+    assert warnings == [
+        {
+            "field": "descriptions.slaves.disks",
+            "message": "describes an undeclared option; left out",
+        },
+        {"field": "descriptions.old", "message": "describes an undeclared option; left out"},
+    ]
+    assert validate_options_document(doc) == normalized
+    assert check_options_document(normalized) == (normalized, [])
 
 
 @pytest.mark.parametrize(

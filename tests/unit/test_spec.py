@@ -179,12 +179,12 @@ def test_spec_shape(spec: Any, message: str) -> None:
         ({"constraints": {"rack": 1}}, "nodes.master0.constraints.rack", "must be a string"),
         ({"port": 0}, "nodes.master0.port", "must be a port number between 1 and 65535, got 0"),
         ({"port": 65536}, "nodes.master0.port", "must be a port number"),
-        ({"port": "80"}, "nodes.master0.port", "must be a port number"),
-        ({"check_ports": 80}, "nodes.master0.check_ports", "must be a list of port numbers"),
+        ({"port": "80.0"}, "nodes.master0.port", "must be a port number"),
+        ({"check_ports": {}}, "nodes.master0.check_ports", "must be a list of port numbers"),
         ({"check_ports": [80, True]}, "nodes.master0.check_ports[1]", "must be a port number"),
         ({"docker_image": 1}, "nodes.master0.docker_image", "must be a string"),
         ({"docker_opts": None}, "nodes.master0.docker_opts", "must be a string"),
-        ({"tags": "a"}, "nodes.master0.tags", "must be a list of strings"),
+        ({"tags": 5}, "nodes.master0.tags", "must be a list of strings, got 5"),
         ({"tags": ["a", 1]}, "nodes.master0.tags[1]", "must be a string"),
         ({"services": [None]}, "nodes.master0.services[0]", "must be a string"),
     ],
@@ -222,6 +222,90 @@ def test_invalid_specs(spec: dict, path: str, fragment: str) -> None:
         validate_spec(spec, max_nodes=5)
     assert exc.value.message.startswith(f"{path}: ")
     assert fragment in exc.value.message
+
+
+#: the original system's dialect, read once, here: (node fields, the same fields as stored)
+DIALECT_ACCEPTED = [
+    ({"cpu": "2", "mem": "2048"}, {"cpu": 2, "mem": 2048}),
+    ({"cpu": "08"}, {"cpu": 8}),
+    ({"port": "22"}, {"port": 22}),
+    ({"check_ports": "22,8088"}, {"check_ports": [22, 8088]}),
+    ({"check_ports": "22, 8088 "}, {"check_ports": [22, 8088]}),
+    ({"check_ports": "22"}, {"check_ports": [22]}),
+    ({"check_ports": 22}, {"check_ports": [22]}),
+    ({"check_ports": ["22", 8088]}, {"check_ports": [22, 8088]}),
+    ({"check_ports": ""}, {"check_ports": []}),
+    ({"tags": "master"}, {"tags": ["master"]}),
+    ({"tags": "yarn,master"}, {"tags": ["yarn", "master"]}),
+    ({"tags": ""}, {"tags": []}),
+    ({"services": "datanode,nodemanager"}, {"services": ["datanode", "nodemanager"]}),
+    ({"disks": "2"}, {"disks": {"disk0": {}, "disk1": {}}}),
+    ({"use_custom_disks": "false"}, {"use_custom_disks": False}),
+    ({"use_custom_disks": "True"}, {"use_custom_disks": True}),
+    # placeholders for what the platform assigns: dropped, placement writes them
+    ({"host": "X", "id": "X", "status": "X"}, {}),
+    (
+        {"disks": {"d": {"origin": "X", "destination": "/data"}}},
+        {"disks": {"d": {"destination": "/data"}}},
+    ),
+    (
+        {"networks": {"eth0": {"networkname": "demo", "type": "dynamic", "address": "X"}}},
+        {"networks": {"eth0": {"networkname": "demo", "type": "dynamic"}}},
+    ),
+]
+
+#: what the dialect does not make right: (node fields, the problem's path, its message)
+DIALECT_REFUSED = [
+    ({"cpu": "two"}, "nodes.master0.cpu", 'must be an integer >= 1, got "two"'),
+    ({"cpu": "2.5"}, "nodes.master0.cpu", 'must be an integer >= 1, got "2.5"'),
+    ({"cpu": " 2"}, "nodes.master0.cpu", 'must be an integer >= 1, got " 2"'),
+    ({"cpu": "0"}, "nodes.master0.cpu", "must be an integer >= 1, got 0"),
+    ({"mem": "-5"}, "nodes.master0.mem", "must be an integer >= 1, got -5"),
+    ({"mem": "\u0662"}, "nodes.master0.mem", "must be an integer >= 1"),
+    ({"mem": "9" * 19}, "nodes.master0.mem", "must be an integer >= 1"),
+    ({"mem": "4294967296"}, "nodes.master0.mem", "must be at most 2147483647, got 4294967296"),
+    ({"port": "X"}, "nodes.master0.port", 'must be a port number between 1 and 65535, got "X"'),
+    ({"port": "70000"}, "nodes.master0.port", "between 1 and 65535, got 70000"),
+    ({"check_ports": "22,abc"}, "nodes.master0.check_ports[1]", 'got "abc"'),
+    ({"check_ports": "22,,80"}, "nodes.master0.check_ports[1]", 'got ""'),
+    ({"check_ports": "22,8088.5"}, "nodes.master0.check_ports[1]", 'got "8088.5"'),
+    ({"check_ports": 22.0}, "nodes.master0.check_ports", "must be a list of port numbers"),
+    ({"check_ports": True}, "nodes.master0.check_ports", "must be a list of port numbers"),
+    ({"tags": ["a", 1]}, "nodes.master0.tags[1]", "must be a string, got 1"),
+    ({"disks": "two"}, "nodes.master0.disks", "must be an object of disks or a disk count"),
+    ({"use_custom_disks": "no"}, "nodes.master0.use_custom_disks", 'true or false, got "no"'),
+    ({"use_custom_disks": 1}, "nodes.master0.use_custom_disks", "true or false, got 1"),
+]
+
+
+@pytest.mark.parametrize(("fields", "stored"), DIALECT_ACCEPTED)
+def test_the_dialect_is_read_as_the_types_it_means(fields: dict, stored: dict) -> None:
+    out = validate_spec(spec_with(**fields), max_nodes=1)["nodes"]["master0"]
+    assert out == {"cpu": 2, "mem": 1024, "disks": {}, "networks": {}, **stored}
+    for field, value in stored.items():
+        assert type(out[field]) is type(value)
+        if isinstance(value, list):
+            assert [type(item) for item in out[field]] == [type(item) for item in value]
+
+
+@pytest.mark.parametrize(("fields", "path", "message"), DIALECT_REFUSED)
+def test_what_the_dialect_cannot_mean_is_refused(fields: dict, path: str, message: str) -> None:
+    with pytest.raises(SpecError) as exc:
+        validate_spec(spec_with(**fields), max_nodes=1)
+    assert exc.value.message.startswith(f"{path}: ")
+    assert message in exc.value.message
+
+
+def test_a_services_key_inside_nodes_stays_a_structure_error() -> None:
+    spec = {"nodes": {"master0": node(), "services": {"namenode": {"nodes": ["master0"]}}}}
+    with pytest.raises(SpecError) as exc:
+        validate_spec(spec, max_nodes=5)
+    assert exc.value.message == "nodes.services.cpu: is required; nodes.services.mem: is required"
+
+
+def test_the_services_section_is_kept_as_written() -> None:
+    spec = {"nodes": {"n": node()}, "services": {"s": {"nodes": ["n"], "port": "8020"}}}
+    assert validate_spec(spec, max_nodes=1)["services"] == spec["services"]
 
 
 def test_every_problem_is_named() -> None:

@@ -13,15 +13,17 @@ import pytest
 from bigdata_paas.errors import TemplateError
 from bigdata_paas.rendering import (
     RenderLimits,
-    build_context,
     check_syntax,
+    codecache,
+    instance_context,
     merge_options,
     render_spec,
     render_text,
+    supervisor,
     validate_options_document,
     validate_spec,
 )
-from bigdata_paas.rendering import template as template_module
+from bigdata_paas.rendering.sandbox import TemplateEnvironment
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 MB = 1024 * 1024
@@ -29,15 +31,7 @@ FAST = RenderLimits(timeout=1.0)
 
 
 def context(**options: object) -> dict:
-    return build_context(
-        options,
-        instancename="cdh-1",
-        clusterid="c1",
-        clusterdn="cdh-1.alice",
-        user="alice",
-        service="cdh",
-        version="5.7.2",
-    )
+    return instance_context(options, instance_id="c1", user="alice", service="cdh", version="5.7.2")
 
 
 @pytest.fixture(autouse=True)
@@ -50,16 +44,16 @@ def no_zombies():
         pass
 
 
-def test_build_context_nests_dotted_names() -> None:
+def test_instance_context_nests_dotted_names() -> None:
     ctx = context(**{"slaves.number": 3, "slaves.cpu": 2, "size": 1, "a.b.c": True})
     assert ctx["opts"] == {"slaves.number": 3, "slaves.cpu": 2, "size": 1, "a.b.c": True}
     assert ctx["slaves"] == {"number": 3, "cpu": 2}
     assert ctx["a"] == {"b": {"c": True}}
     assert ctx["size"] == 1
     assert (ctx["instancename"], ctx["clusterid"], ctx["clusterdn"]) == (
-        "cdh-1",
+        "cdh-c1",
         "c1",
-        "cdh-1.alice",
+        "cdh-c1.alice",
     )
     assert (ctx["user"], ctx["service"], ctx["version"]) == ("alice", "cdh", "5.7.2")
 
@@ -81,7 +75,7 @@ RENDER_CASES = [
     ("{{ opts['slaves.number'] }}/{{ slaves.number }}", "3/3"),
     (
         "{{ instancename }} {{ clusterid }} {{ clusterdn }} {{ user }} {{ service }} {{ version }}",
-        "cdh-1 c1 cdh-1.alice alice cdh 5.7.2",
+        "cdh-c1 c1 cdh-c1.alice alice cdh 5.7.2",
     ),
     (
         '{% set comma = joiner(",") %}{% for i in range(3) %}{{ comma() }}{{ i }}{% endfor %}',
@@ -356,16 +350,16 @@ def test_render_limits_are_checked(kwargs: dict) -> None:
 
 
 @pytest.fixture
-def cache(monkeypatch: pytest.MonkeyPatch) -> template_module._CodeCache:
+def cache(monkeypatch: pytest.MonkeyPatch) -> codecache.CodeCache:
     """A fresh, empty cache of generated code for this test only."""
-    fresh = template_module._CodeCache()
-    monkeypatch.setattr(template_module, "_CODE_CACHE", fresh)
+    fresh = codecache.CodeCache()
+    monkeypatch.setattr(codecache, "CODE_CACHE", fresh)
     return fresh
 
 
 def cached_code(source: str, limits: RenderLimits = FAST) -> str | None:
-    _env, fingerprint = template_module._environment(limits)
-    return template_module._CODE_CACHE.get(template_module._cache_key(fingerprint, source))
+    _env, fingerprint = codecache.environment(limits)
+    return codecache.CODE_CACHE.get(codecache.cache_key(fingerprint, source))
 
 
 def outcome(source: str, ctx: dict, fmt: str | None = None, limits: RenderLimits = FAST) -> tuple:
@@ -399,16 +393,16 @@ def test_cached_renders_give_the_same_results(
     if isinstance(source, Path):
         doc = validate_options_document(json.loads((source.parent / "options.json").read_text()))
         ctx = context(**merge_options(doc, {}))
-    monkeypatch.setattr(template_module, "_CODE_CACHE", template_module._CodeCache(max_entries=0))
+    monkeypatch.setattr(codecache, "CODE_CACHE", codecache.CodeCache(max_entries=0))
     uncached = outcome(text, ctx, fmt)
-    assert len(template_module._CODE_CACHE) == 0
-    monkeypatch.setattr(template_module, "_CODE_CACHE", template_module._CodeCache())
+    assert len(codecache.CODE_CACHE) == 0
+    monkeypatch.setattr(codecache, "CODE_CACHE", codecache.CodeCache())
     first = outcome(text, ctx, fmt)
     second = outcome(text, ctx, fmt)
     third = outcome(text, ctx, fmt)
     assert uncached == first == second == third
     try:  # benign sources: compiling them here, in the test process, is fine
-        generated = template_module.TemplateEnvironment().compile(text, raw=True)
+        generated = TemplateEnvironment().compile(text, raw=True)
     except Exception:
         generated = None  # nothing to cache for a template that does not compile
     assert cached_code(text) == generated
@@ -430,18 +424,18 @@ def test_generated_code_depends_only_on_source_and_environment(cache) -> None:
     assert code_small is not None
     assert code_small == code_big == cached_code(source, FAST)
     # ... and it is what Jinja generates for the source alone (here, in the test process).
-    assert code_small == template_module.TemplateEnvironment().compile(source, raw=True)
-    assert template_module._environment(FAST)[1] == template_module._environment(other_limits)[1]
+    assert code_small == TemplateEnvironment().compile(source, raw=True)
+    assert codecache.environment(FAST)[1] == codecache.environment(other_limits)[1]
 
 
 def test_the_cache_key_covers_the_environment_settings() -> None:
-    base = template_module.TemplateEnvironment()
-    changed = template_module.TemplateEnvironment()
+    base = TemplateEnvironment()
+    changed = TemplateEnvironment()
     changed.trim_blocks = True
-    fingerprint = template_module._codegen_fingerprint
-    assert fingerprint(base) == fingerprint(template_module.TemplateEnvironment(FAST))
+    fingerprint = codecache.codegen_fingerprint
+    assert fingerprint(base) == fingerprint(TemplateEnvironment(FAST))
     assert fingerprint(base) != fingerprint(changed)
-    key = template_module._cache_key
+    key = codecache.cache_key
     assert key(fingerprint(base), "{{ x }}") != key(fingerprint(changed), "{{ x }}")
 
 
@@ -460,15 +454,15 @@ def test_the_cache_is_used_and_keyed_by_source(cache) -> None:
     render_text("{{ 'planted' }}", {}, limits=FAST)
     render_text("{{ 'victim' }}", {}, limits=FAST)
     planted = cached_code("{{ 'planted' }}")
-    _env, fingerprint = template_module._environment(FAST)
-    cache.put(template_module._cache_key(fingerprint, "{{ 'victim' }}"), planted, len(planted))
+    _env, fingerprint = codecache.environment(FAST)
+    cache.put(codecache.cache_key(fingerprint, "{{ 'victim' }}"), planted, len(planted))
     assert render_text("{{ 'victim' }}", {}, limits=FAST) == "planted"
     assert render_text("{{ 'victim' }} ", {}, limits=FAST) == "victim "
 
 
 def test_the_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
-    by_count = template_module._CodeCache(max_entries=3)
-    monkeypatch.setattr(template_module, "_CODE_CACHE", by_count)
+    by_count = codecache.CodeCache(max_entries=3)
+    monkeypatch.setattr(codecache, "CODE_CACHE", by_count)
     sources = [f"{{{{ n * {i} }}}}" for i in range(8)]
     for i, source in enumerate(sources):
         assert render_text(source, {"n": 2}, limits=FAST) == str(2 * i)
@@ -476,21 +470,21 @@ def test_the_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     assert [cached_code(source) is not None for source in sources] == [False] * 5 + [True] * 3
 
     entry = len(cached_code(sources[-1]).encode())
-    by_size = template_module._CodeCache(max_bytes=2 * entry + entry // 2)
-    monkeypatch.setattr(template_module, "_CODE_CACHE", by_size)
+    by_size = codecache.CodeCache(max_bytes=2 * entry + entry // 2)
+    monkeypatch.setattr(codecache, "CODE_CACHE", by_size)
     for source in sources:
         render_text(source, {"n": 2}, limits=FAST)
     assert len(by_size) == 2
     assert by_size.size <= 2 * entry + entry // 2
 
-    too_big = template_module._CodeCache(max_entry_bytes=entry - 1)
-    monkeypatch.setattr(template_module, "_CODE_CACHE", too_big)
+    too_big = codecache.CodeCache(max_entry_bytes=entry - 1)
+    monkeypatch.setattr(codecache, "CODE_CACHE", too_big)
     assert render_text(sources[3], {"n": 2}, limits=FAST) == "6"
     assert len(too_big) == 0
 
 
 def test_the_cache_evicts_the_least_recently_used() -> None:
-    lru = template_module._CodeCache(max_entries=2)
+    lru = codecache.CodeCache(max_entries=2)
     lru.put(b"a", "A", 1)
     lru.put(b"b", "B", 1)
     assert lru.get(b"a") == "A"  # now b is the oldest
@@ -504,7 +498,7 @@ def test_the_cache_evicts_the_least_recently_used() -> None:
 
 def test_nothing_is_compiled_in_the_parent(cache, monkeypatch: pytest.MonkeyPatch) -> None:
     parent = os.getpid()
-    env_class = template_module.TemplateEnvironment
+    env_class = TemplateEnvironment
 
     def child_only(name: str):
         original = getattr(env_class, name)
@@ -574,7 +568,7 @@ def test_guards_fire_on_a_cached_template(
 
 
 def test_renders_without_pidfd(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(template_module, "_open_pidfd", lambda pid: None)
+    monkeypatch.setattr(supervisor, "open_pidfd", lambda pid: None)
     for i in range(3):
         assert render_text("{{ n }}", {"n": i}, limits=FAST) == str(i)
     with pytest.raises(TemplateError, match="took longer"):
@@ -582,7 +576,7 @@ def test_renders_without_pidfd(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_the_result_frame_is_checked() -> None:
-    split = template_module._split_frame
+    split = codecache.split_frame
     frame = (5).to_bytes(4, "big") + b"hello" + b'{"ok": 1}'
     assert split(frame, 100) == (b"hello", b'{"ok": 1}')
     assert split(bytes(4) + b'{"ok": 1}', 0) == (b"", b'{"ok": 1}')

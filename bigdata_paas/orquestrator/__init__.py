@@ -1,5 +1,5 @@
 """Running orquestrator scripts: a subprocess with a scrubbed environment and limits."""
 
-from bigdata_paas.orchestration.runner import RunResult, ScriptLimits, run_script
+from bigdata_paas.orquestrator.runner import RunResult, ScriptLimits, run_script
 
 __all__ = ["RunResult", "ScriptLimits", "run_script"]

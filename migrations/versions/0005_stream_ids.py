@@ -5,16 +5,16 @@ max(id) + 1, so deleting the newest row (a launch undone when the broker is down
 its id to the next row, which a resuming client would then skip. PostgreSQL sequences never
 reuse a value: nothing changes there.
 
-Revision ID: 0003
-Revises: 0002
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-12-04 17:00:00
 """
 
 from alembic import op
 
 
-revision = "0003"
-down_revision = "0002"
+revision = "0005"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 

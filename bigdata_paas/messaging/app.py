@@ -18,7 +18,7 @@ ORQUESTRATOR_QUEUE = "orquestrator"
 #: tasks that run orquestrator scripts: long and subprocess-bound, on their own workers
 ORQUESTRATOR_TASKS = ("pipeline.run", "pipeline.destroy")
 #: kombu's filesystem transport with atomic publishing
-FILESYSTEM_TRANSPORT = "bigdata_paas.pipeline.fsbroker:Transport"
+FILESYSTEM_TRANSPORT = "bigdata_paas.messaging.fsbroker:Transport"
 #: seconds an AMQP socket read or write may block (at least the publish timeout)
 SOCKET_TIMEOUT = 10.0
 
@@ -57,6 +57,38 @@ def use_broker_tmp(config: Config) -> None:
         tempfile.tempdir = str(tmp)
 
 
+def common_settings(config: Config) -> dict:
+    """What every Celery app of the platform shares: the broker, JSON, no result backend, and
+    late acknowledgement (steps are idempotent), whichever side of the broker it is on."""
+    return {
+        "broker_url": config.broker_url,
+        "broker_transport": FILESYSTEM_TRANSPORT if config.uses_filesystem_broker else None,
+        "broker_transport_options": broker_options(config),
+        "broker_connection_timeout": config.PUBLISH_TIMEOUT,
+        "broker_connection_retry_on_startup": True,
+        # The database holds every status; Celery results would be a second truth.
+        "task_ignore_result": True,
+        "result_backend": None,
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,
+        "task_create_missing_queues": True,
+        "task_publish_retry": True,
+        "task_publish_retry_policy": {
+            "max_retries": 2,
+            "interval_start": 0,
+            "interval_step": 0.2,
+            "interval_max": 0.5,
+        },
+        "task_serializer": "json",
+        "accept_content": ["json"],
+        "worker_send_task_events": True,
+        "task_send_sent_event": False,
+        "worker_hijack_root_logger": False,
+        "worker_cancel_long_running_tasks_on_connection_loss": True,
+    }
+
+
 def celery_init_app(app: Flask, config: Config) -> Celery:
     """Create the Celery app whose tasks push ``app``'s context (Flask's pattern)."""
 
@@ -68,38 +100,22 @@ def celery_init_app(app: Flask, config: Config) -> Celery:
     celery = Celery(app.name, task_cls=FlaskTask, set_as_current=True)
     pipeline_q, orq_q = config.queue(PIPELINE_QUEUE), config.queue(ORQUESTRATOR_QUEUE)
     celery.conf.update(
-        broker_url=config.broker_url,
-        broker_transport=FILESYSTEM_TRANSPORT if config.uses_filesystem_broker else None,
-        broker_transport_options=broker_options(config),
-        broker_connection_timeout=config.PUBLISH_TIMEOUT,
-        broker_connection_retry_on_startup=True,
-        # The database holds every status; Celery results would be a second truth.
-        task_ignore_result=True,
-        result_backend=None,
-        task_acks_late=True,
-        task_reject_on_worker_lost=True,
-        worker_prefetch_multiplier=1,
+        **common_settings(config),
         task_default_queue=pipeline_q,
-        task_create_missing_queues=True,
         task_routes={name: {"queue": orq_q} for name in ORQUESTRATOR_TASKS},
-        task_publish_retry=True,
-        task_publish_retry_policy={
-            "max_retries": 2,
-            "interval_start": 0,
-            "interval_step": 0.2,
-            "interval_max": 0.5,
-        },
-        task_serializer="json",
-        accept_content=["json"],
-        worker_send_task_events=True,
-        task_send_sent_event=False,
-        worker_hijack_root_logger=False,
-        worker_cancel_long_running_tasks_on_connection_loss=True,
         # Orquestrator runs are bounded by their own timeout; this is a backstop.
         # Backstops only: renders and orquestrators enforce their own, shorter limits.
         task_time_limit=int(config.RENDER_TIMEOUT * 2 + 600),
         task_annotations={
-            name: {"time_limit": int(config.ORQUESTRATOR_MAX_TIMEOUT + config.HEALTH_TIMEOUT + 600)}
+            name: {
+                "time_limit": int(
+                    config.ORQUESTRATOR_MAX_TIMEOUT
+                    + config.HEALTH_TIMEOUT
+                    + config.NODE_START_TIMEOUT
+                    + config.NODE_STOP_TIMEOUT
+                    + 600
+                )
+            }
             for name in ORQUESTRATOR_TASKS
         },
         beat_schedule={"sweep": {"task": "pipeline.sweep", "schedule": config.SWEEP_INTERVAL}},

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from bigdata_paas.models import HOST_STATES, Address, Host, HostDisk, Network, Node
 from bigdata_paas.operations.inventory import expand_reserved, lock_placement
+from bigdata_paas.operations.wakeups import wake_queue
 from bigdata_paas.placement import (
     DiskDemand,
     FreeDisk,
@@ -241,7 +242,10 @@ def commit_placement(session: Session, instance_id: str, spec: dict, placement: 
 
 
 def release(session: Session, instance_id: str) -> bool:
-    """Free every allocation the instance's nodes hold; True if anything was freed."""
+    """Free every allocation the instance's nodes hold; True if anything was freed.
+
+    Freed capacity wakes the queue once this transaction commits.
+    """
     # Under the placement lock, so a queue drain never sees capacity appear mid-pass.
     lock_placement(session)
     nodes = list(
@@ -272,7 +276,10 @@ def release(session: Session, instance_id: str) -> bool:
         ).rowcount
     else:
         freed_disks = freed_addresses = 0
-    return bool(nodes or freed_disks or freed_addresses)
+    freed = bool(nodes or freed_disks or freed_addresses)
+    if freed:
+        wake_queue(session)
+    return freed
 
 
 __all__ = [

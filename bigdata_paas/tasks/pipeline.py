@@ -1,4 +1,5 @@
-"""The Celery tasks: thin, named, taking an instance id; the work is in operations.lifecycle.
+"""The pipeline's Celery tasks: thin, named, taking an instance id; the work is in
+operations.lifecycle.
 
 Only named transient errors (the database or broker blinking) are retried. Any
 other exception fails the instance with a reason instead of leaving it stuck.
@@ -14,11 +15,19 @@ from flask import current_app
 from kombu.exceptions import OperationalError as BrokerOperationalError
 from sqlalchemy.exc import OperationalError as DatabaseOperationalError
 
-from bigdata_paas.operations import lifecycle
+from bigdata_paas.errors import DatabaseUnavailable
+from bigdata_paas.operations.lifecycle import queueing, recovery, running, steps, transitions
 
 log = logging.getLogger(__name__)
 
-TRANSIENT = (DatabaseOperationalError, BrokerOperationalError, ConnectionError)
+#: the database or the broker blinking: a session's failure is DatabaseUnavailable
+#: (db.Database.session), a statement outside one an OperationalError
+TRANSIENT = (
+    DatabaseUnavailable,
+    DatabaseOperationalError,
+    BrokerOperationalError,
+    ConnectionError,
+)
 RETRY = {
     "autoretry_for": TRANSIENT,
     "retry_backoff": 1,
@@ -41,7 +50,7 @@ def step(name: str, **options):
                 raise
             except Exception as exc:
                 log.exception("step %s of instance %s crashed", name, instance_id)
-                lifecycle.fail(
+                transitions.fail(
                     rt,
                     instance_id,
                     name,
@@ -57,25 +66,25 @@ def step(name: str, **options):
 @step("prepare")
 def prepare(rt, instance_id: str) -> str:
     """Render the template and store the nodes."""
-    return lifecycle.prepare(rt, instance_id)
+    return steps.prepare(rt, instance_id)
 
 
 @step("submit")
 def submit(rt, instance_id: str) -> str:
     """Check the instance could fit and hand it to the scheduler."""
-    return lifecycle.submit(rt, instance_id)
+    return steps.submit(rt, instance_id)
 
 
 @step("queue")
 def queue(rt, instance_id: str) -> str:
     """Take a place in the queue."""
-    return lifecycle.queue(rt, instance_id)
+    return steps.queue(rt, instance_id)
 
 
 @step("schedule")
 def schedule(rt, instance_id: str) -> str:
     """Place every node, or stay queued."""
-    return lifecycle.schedule(rt, instance_id)
+    return queueing.schedule(rt, instance_id)
 
 
 #: Orquestrator commands may outlast the broker's ack timeout (RabbitMQ: 30 min), so their
@@ -87,22 +96,22 @@ LONG = {"acks_late": False}
 @step("run", **LONG)
 def run(rt, instance_id: str) -> str:
     """Run the orquestrator's start."""
-    return lifecycle.run(rt, instance_id, token=current_task.request.id)
+    return running.run(rt, instance_id, token=current_task.request.id)
 
 
 @step("destroy", **LONG)
 def destroy(rt, instance_id: str) -> str:
     """Run the orquestrator's stop and release everything."""
-    return lifecycle.destroy(rt, instance_id)
+    return running.destroy(rt, instance_id)
 
 
 @shared_task(name="pipeline.drain_queue", **RETRY)
 def drain_queue() -> int:
     """Place queued instances, in submission order, that fit now."""
-    return lifecycle.drain_queue(current_app.extensions["paas"])
+    return queueing.drain_queue(current_app.extensions["paas"])
 
 
 @shared_task(name="pipeline.sweep", **RETRY)
 def sweep() -> dict:
     """Drive on instances whose pipeline message was lost (run by celery beat)."""
-    return lifecycle.sweep(current_app.extensions["paas"])
+    return recovery.sweep(current_app.extensions["paas"])

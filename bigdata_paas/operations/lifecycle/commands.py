@@ -1,0 +1,133 @@
+"""Running an orquestrator command for an instance: its document, logs and heartbeat."""
+
+from __future__ import annotations
+
+import time
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from bigdata_paas.models import Instance, LogLine, Node, Service, utcnow
+from bigdata_paas.orquestrator import ScriptLimits, run_script
+from bigdata_paas.runtime import Runtime
+
+
+def instance_document(session: Session, instance: Instance) -> dict:
+    """The placed instance as the orquestrator reads it from PAAS_INSTANCE_FILE."""
+    nodes = session.scalars(select(Node).where(Node.instance_id == instance.id).order_by(Node.id))
+    return {
+        "id": instance.id,
+        "name": instance.name,
+        "service": instance.service_name,
+        "version": instance.service_version,
+        "user": instance.user.name,
+        "options": instance.merged_options or {},
+        "nodes": [
+            {**(n.placement or {"name": n.name, **n.spec}), "runtime": n.runtime} for n in nodes
+        ],
+        "services": (instance.spec or {}).get("services", {}),
+    }
+
+
+class LogWriter:
+    """Store orquestrator output lines in batches, so a chatty script costs few commits."""
+
+    def __init__(self, rt: Runtime, instance_id: str, command: str) -> None:
+        self.rt, self.instance_id, self.command = rt, instance_id, command
+        self.buffer: list[LogLine] = []
+        self.flushed_at = time.monotonic()
+
+    def __call__(self, stream: str, line: str) -> None:
+        self.buffer.append(
+            LogLine(
+                instance_id=self.instance_id, command=self.command, stream=stream, line=line[:8000]
+            )
+        )
+        if len(self.buffer) >= 200 or time.monotonic() - self.flushed_at > 0.5:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.buffer:
+            with self.rt.db.session() as session:
+                session.add_all(self.buffer)
+                session.commit()
+            self.buffer = []
+        self.flushed_at = time.monotonic()
+
+
+def run_orquestrator(
+    rt: Runtime, instance_id: str, command: str, *, keep_heartbeat: bool = False
+) -> tuple[bool, str]:
+    """Run the service's orquestrator ``command`` for the instance; (ok, how it ended).
+
+    The heartbeat beats while the command runs and is cleared when it ends, unless
+    ``keep_heartbeat``: the caller's step goes on, and clears it itself.
+    """
+    with rt.db.session() as session:
+        instance = session.get(Instance, instance_id)
+        service = session.get(Service, instance.service_id) if instance.service_id else None
+        if service is None or not service.orquestrator:
+            session.commit()
+            return False, "the service has no orquestrator any more"
+        script, document = service.orquestrator, instance_document(session, instance)
+        timeout = service.orquestrator_timeout or rt.config.ORQUESTRATOR_TIMEOUT
+        session.commit()
+    writer = LogWriter(rt, instance_id, command)
+    result = run_script(
+        script,
+        command,
+        document,
+        rt.config.work_path / instance_id,
+        env={
+            "PAAS_INSTANCE_ID": instance_id,
+            "PAAS_SERVICE": document["service"],
+            "PAAS_VERSION": document["version"],
+            "PAAS_USER": document["user"],
+            "PAAS_INSTANCE_NAME": document["name"],
+        },
+        limits=ScriptLimits(
+            timeout=timeout,
+            max_output=rt.config.ORQUESTRATOR_MAX_OUTPUT,
+            max_memory=rt.config.ORQUESTRATOR_MAX_MEMORY_MB * 1024 * 1024,
+            max_processes=rt.config.ORQUESTRATOR_MAX_PROCESSES,
+        ),
+        on_output=writer,
+        on_tick=Heartbeat(rt, instance_id),
+    )
+    writer.flush()
+    if not keep_heartbeat:
+        clear_heartbeat(rt, instance_id)
+    return result.ok, result.describe(command)
+
+
+def clear_heartbeat(rt: Runtime, instance_id: str) -> None:
+    """No command runs any more: a destroy may claim the instance at once."""
+    with rt.db.session() as session:
+        session.execute(
+            update(Instance)
+            .where(Instance.id == instance_id)
+            .values(heartbeat_at=None)
+            .execution_options(synchronize_session=False)
+        )
+        session.commit()
+
+
+class Heartbeat:
+    """Refresh the instance's heartbeat every HEARTBEAT_INTERVAL while a command runs."""
+
+    def __init__(self, rt: Runtime, instance_id: str) -> None:
+        self.rt, self.instance_id = rt, instance_id
+        self.beaten_at = time.monotonic()
+
+    def __call__(self) -> None:
+        if time.monotonic() - self.beaten_at < self.rt.config.HEARTBEAT_INTERVAL:
+            return
+        self.beaten_at = time.monotonic()
+        with self.rt.db.session() as session:
+            session.execute(
+                update(Instance)
+                .where(Instance.id == self.instance_id)
+                .values(heartbeat_at=utcnow())
+                .execution_options(synchronize_session=False)
+            )
+            session.commit()

@@ -1,0 +1,191 @@
+"""The run and destroy steps: start the cluster, check its ports, stop it, release it."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import timedelta
+
+from sqlalchemy import or_, select, update
+
+from bigdata_paas import states
+from bigdata_paas.models import Instance, Node, utcnow
+from bigdata_paas.operations import allocations
+from bigdata_paas.operations.lifecycle.commands import Heartbeat, run_orquestrator
+from bigdata_paas.operations.lifecycle.nodes import claim_nodes, start_nodes, stop_nodes
+from bigdata_paas.operations.lifecycle.transitions import advance, fail, note, status_of
+from bigdata_paas.orquestrator.health import check_targets, describe_missing, wait_for_ports
+from bigdata_paas.runtime import Runtime
+
+
+def run(rt: Runtime, instance_id: str, token: str | None = None) -> str:
+    """Run the orquestrator's ``start``; exit 0 and answering ports make the instance running.
+
+    The run is claimed with ``token`` (the Celery task id) first, so two run
+    messages for one instance (the chain's and the queue drain's) never start
+    the orquestrator twice. The message is acknowledged on receipt (a start may
+    outlast the broker's ack timeout); while the script runs, a heartbeat in
+    the database says it is alive, and the sweep takes over a run whose
+    heartbeat stopped (see docs/orquestrators.md).
+    """
+    token = token or uuid.uuid4().hex
+    with rt.db.session() as session:
+        now = utcnow()
+        claimed = session.execute(
+            update(Instance)
+            .where(
+                Instance.id == instance_id,
+                Instance.status == states.STEPS["run"].source,
+                or_(Instance.run_token.is_(None), Instance.run_token == token),
+            )
+            .values(
+                started_at=now,
+                heartbeat_at=now,
+                run_token=token,
+                run_attempts=Instance.run_attempts + 1,
+            )
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if not claimed:
+            session.commit()
+            return "skipped"
+        orders = claim_nodes(session, instance_id)
+        began = "orquestrator start began"
+        if orders:
+            hosts = ", ".join(sorted({host for host, _placed, _nets in orders}))
+            began = f"starting {len(orders)} node(s) on the agents of {hosts}"
+        note(session, instance_id, "run", states.SCHEDULED, began)
+        session.commit()
+    # The heartbeat lasts until the health check ends: a worker that dies while the nodes
+    # start or the check waits loses the run as surely as one that dies during start.
+    ok, how = True, ""
+    if orders:
+        ok, how = start_nodes(rt, instance_id, orders)
+        if ok:
+            with rt.db.session() as session:
+                note(
+                    session,
+                    instance_id,
+                    "run",
+                    states.SCHEDULED,
+                    f"{how}; orquestrator start began",
+                )
+                session.commit()
+    if ok:
+        try:
+            ok, started = run_orquestrator(rt, instance_id, "start", keep_heartbeat=True)
+        except (OSError, RuntimeError) as exc:
+            ok, started = False, f"could not start the orquestrator: {exc}"
+        how = f"{how}; {started}" if how else started
+    if ok:
+        ok, health = check_health(rt, instance_id)
+        how = f"{how}; {health}"
+    if ok:
+        with rt.db.session() as session:
+            moved = advance(
+                session,
+                instance_id,
+                "run",
+                states.RUNNING,
+                how,
+                heartbeat_at=None,
+            )
+            session.commit()
+        if moved:
+            return states.RUNNING
+    # start began: whatever it left behind is stopped before the instance fails
+    stop_quietly(rt, instance_id, "run")
+    stopped = stop_nodes(rt, instance_id)
+    if not ok and fail(rt, instance_id, "run", f"{how} ({stopped})" if stopped else how):
+        return states.FAILED
+    # Destroyed while start ran: the destroy left the rest to this step.
+    return finish_destroy(rt, instance_id)
+
+
+def check_health(rt: Runtime, instance_id: str) -> tuple[bool, str]:
+    """Wait for every node's check_ports to answer; (all answered, what happened)."""
+    with rt.db.session() as session:
+        nodes = [
+            n.placement or {}
+            for n in session.scalars(select(Node).where(Node.instance_id == instance_id))
+        ]
+        session.commit()
+    targets = check_targets(nodes)
+    if not targets:
+        return True, "no check_ports to wait for"
+    missing = wait_beating(rt, instance_id, targets)
+    if missing:
+        return False, describe_missing(missing, rt.config.HEALTH_TIMEOUT)
+    return True, f"{len(targets)} check port(s) answered"
+
+
+def wait_beating(rt: Runtime, instance_id: str, targets: list) -> list:
+    """wait_for_ports for HEALTH_TIMEOUT, in slices between which the heartbeat beats."""
+    beat = Heartbeat(rt, instance_id)
+    deadline = time.monotonic() + rt.config.HEALTH_TIMEOUT
+    while True:
+        beat()
+        left = max(0.0, deadline - time.monotonic())
+        targets = wait_for_ports(targets, min(left, rt.config.HEARTBEAT_INTERVAL))
+        if not targets or time.monotonic() >= deadline:
+            return targets
+
+
+def stop_quietly(rt: Runtime, instance_id: str, step: str) -> None:
+    """Run the orquestrator's stop and record how it ended; never raise."""
+    try:
+        _ok, how = run_orquestrator(rt, instance_id, "stop")
+    except (OSError, RuntimeError) as exc:
+        how = f"could not run the orquestrator's stop: {exc}"
+    with rt.db.session() as session:
+        status = status_of(session, instance_id) or states.FAILED
+        note(session, instance_id, step, status, how)
+        session.commit()
+
+
+def destroy(rt: Runtime, instance_id: str) -> str:
+    """Stop the cluster through the orquestrator and release every allocation.
+
+    Claimed through the heartbeat: while a start or another destroy of the
+    instance is alive, this one leaves the work to it.
+    """
+    with rt.db.session() as session:
+        now = utcnow()
+        stale = now - timedelta(seconds=rt.config.HEARTBEAT_TIMEOUT)
+        claimed = session.execute(
+            update(Instance)
+            .where(
+                Instance.id == instance_id,
+                Instance.status == states.DESTROYING,
+                or_(Instance.heartbeat_at.is_(None), Instance.heartbeat_at < stale),
+            )
+            .values(heartbeat_at=now)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        started = session.scalar(select(Instance.started_at).where(Instance.id == instance_id))
+        session.commit()
+    if not claimed:
+        return "skipped"
+    if started is not None:
+        stop_quietly(rt, instance_id, "destroy")
+        stopped = stop_nodes(rt, instance_id)
+        if stopped:
+            with rt.db.session() as session:
+                note(session, instance_id, "destroy", states.DESTROYING, stopped)
+                session.commit()
+    return finish_destroy(rt, instance_id)
+
+
+def finish_destroy(rt: Runtime, instance_id: str) -> str:
+    """Release every allocation of a destroying instance and mark it destroyed."""
+    with rt.db.session() as session:
+        allocations.release(session, instance_id)
+        moved = advance(
+            session,
+            instance_id,
+            "destroy",
+            states.DESTROYED,
+            "every allocation released",
+        )
+        session.commit()
+    return states.DESTROYED if moved else "skipped"

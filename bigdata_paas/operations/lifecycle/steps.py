@@ -1,0 +1,113 @@
+"""The first steps: prepare (render and store the nodes), submit (could it ever fit), queue."""
+
+from __future__ import annotations
+
+from bigdata_paas import states
+from bigdata_paas.errors import PaasError
+from bigdata_paas.models import Instance, Node, Service, User, utcnow
+from bigdata_paas.operations import allocations
+from bigdata_paas.operations.lifecycle.transitions import advance, fail
+from bigdata_paas.operations.services import render_instance
+from bigdata_paas.rendering import validate_spec
+from bigdata_paas.runtime import Runtime
+
+
+def prepare(rt: Runtime, instance_id: str) -> str:
+    """Merge the options, render the template in the sandbox, validate and store the nodes."""
+    with rt.db.session() as session:
+        instance = session.get(Instance, instance_id)
+        if instance is None or instance.status != states.STEPS["prepare"].source:
+            return "skipped"
+        service = session.get(Service, instance.service_id) if instance.service_id else None
+        user = session.get(User, instance.user_id)
+        job = {
+            "options": instance.options,
+            "user": user.name,
+            "service": instance.service_name,
+            "version": instance.service_version,
+            "doc": service.options if service else None,
+            "template": service.template if service else None,
+            "format": service.template_format if service else "json",
+        }
+        session.commit()
+    try:
+        if not job["template"] or job["doc"] is None:
+            raise PaasError("the service has no template or options any more")
+        merged, rendered = render_instance(
+            rt,
+            job["template"],
+            job["format"],
+            job["doc"],
+            job["options"],
+            instance_id=instance_id,
+            user=job["user"],
+            service=job["service"],
+            version=job["version"],
+        )
+        spec = validate_spec(rendered, max_nodes=rt.config.MAX_NODES)
+    except PaasError as exc:
+        fail(rt, instance_id, "prepare", exc.message)
+        return "failed"
+    with rt.db.session() as session:
+        if not advance(
+            session,
+            instance_id,
+            "prepare",
+            states.PREPARED,
+            f"template rendered: {len(spec['nodes'])} node(s)",
+            merged_options=merged,
+            spec=spec,
+        ):
+            return "skipped"
+        session.add_all(
+            Node(instance_id=instance_id, name=name, cpu=node["cpu"], mem=node["mem"], spec=node)
+            for name, node in spec["nodes"].items()
+        )
+        session.commit()
+    return states.PREPARED
+
+
+def submit(rt: Runtime, instance_id: str) -> str:
+    """Check that the instance could ever fit the inventory, then hand it to the scheduler."""
+    with rt.db.session() as session:
+        instance = session.get(Instance, instance_id)
+        if instance is None or instance.status != states.STEPS["submit"].source:
+            return "skipped"
+        spec = instance.spec
+        reasons, hosts = allocations.check_feasible(session, spec)
+        # With no host at all the instance waits for the first one instead of failing.
+        if reasons and hosts:
+            session.commit()
+            fail(
+                rt,
+                instance_id,
+                "submit",
+                "cannot fit the inventory even when it is empty: " + "; ".join(reasons),
+            )
+            return "failed"
+        cpu = sum(n["cpu"] for n in spec["nodes"].values())
+        mem = sum(n["mem"] for n in spec["nodes"].values())
+        advance(
+            session,
+            instance_id,
+            "submit",
+            states.SUBMITTED,
+            f"{len(spec['nodes'])} node(s), {cpu} cpu, {mem} MB",
+        )
+        session.commit()
+    return states.SUBMITTED
+
+
+def queue(rt: Runtime, instance_id: str) -> str:
+    """Take the instance's place in the queue (submission order)."""
+    with rt.db.session() as session:
+        moved = advance(
+            session,
+            instance_id,
+            "queue",
+            states.QUEUED,
+            "waiting for capacity",
+            queued_at=utcnow(),
+        )
+        session.commit()
+    return states.QUEUED if moved else "skipped"

@@ -1,0 +1,83 @@
+"""Status transitions: the guarded UPDATE that opens every step, events, and failing."""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from bigdata_paas import states
+from bigdata_paas.models import Event, Instance, utcnow
+from bigdata_paas.operations import allocations
+from bigdata_paas.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+def advance(
+    session: Session,
+    instance_id: str,
+    step: str,
+    to: str,
+    message: str = "",
+    *,
+    source: str | None = None,
+    **values,
+) -> bool:
+    """Move the instance to ``to`` if the status machine lets ``step`` move it there from
+    its current status (or from ``source`` only, when given); record the event.
+
+    A move the machine lacks raises ``states.IllegalTransition``; a status that moved on
+    meanwhile (a redelivered message, a lost race) is no error: False, nothing changed.
+    """
+    if source is None:
+        sources = states.sources(step, to)
+    else:
+        states.check(step, source, to)
+        sources = (source,)
+    moved = session.execute(
+        update(Instance)
+        .where(Instance.id == instance_id, Instance.status.in_(sources))
+        .values(status=to, updated_at=utcnow(), **values)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if moved == 1:
+        session.add(Event(instance_id=instance_id, step=step, status=to, message=message))
+    return moved == 1
+
+
+def note(session: Session, instance_id: str, step: str, status: str, message: str) -> None:
+    """Record an event that changes no status (a wait, a retry of a lost command)."""
+    session.add(Event(instance_id=instance_id, step=step, status=status, message=message))
+
+
+def status_of(session: Session, instance_id: str) -> str | None:
+    return session.scalar(select(Instance.status).where(Instance.id == instance_id))
+
+
+def fail(rt: Runtime, instance_id: str, step: str, reason: str) -> bool:
+    """Fail the instance at launch step ``step`` with a reason and release what it holds.
+
+    Only a launch step fails an instance, and only from the status it starts from; anything
+    else (a destroy that crashed, a step whose instance moved on) leaves it alone: False.
+    """
+    if not states.can_fail(step):
+        return False
+    with rt.db.session() as session:
+        allocations.lock_placement(session)  # first, as placements do: releases take it too
+        if not advance(
+            session,
+            instance_id,
+            step,
+            states.FAILED,
+            reason,
+            failed_step=step,
+            error=reason[:4000],
+            wait_reason=None,
+        ):
+            return False
+        allocations.release(session, instance_id)
+        session.commit()
+    log.info("instance %s failed at %s: %s", instance_id, step, reason)
+    return True

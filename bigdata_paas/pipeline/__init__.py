@@ -1,1 +1,0 @@
-"""The launch pipeline: Celery app, task names, routing and publishing."""

@@ -1,0 +1,1 @@
+"""Celery tasks: thin, named, taking ids; they call operations (never the other way round)."""
