@@ -747,7 +747,8 @@ def test_random_workloads_never_overcommit(seed, strategy):
                 assert nic.address != networks[nic.network].gateway
                 assert nic.address not in networks[nic.network].reserved
                 addresses_seen.add((nic.network, nic.address))
-    assert placed and rejected >= 0
+    # every seed's workload fills its cluster: both outcomes are exercised
+    assert placed and rejected
 
 
 @pytest.mark.parametrize("seed", range(16))
