@@ -28,7 +28,7 @@ from bigdata_paas.messaging.publish import (
 from bigdata_paas.models import Event, Instance, LogLine, Service, User, new_instance_id
 from bigdata_paas.operations.allocations import compute, node_demands
 from bigdata_paas.operations.lifecycle.transitions import advance
-from bigdata_paas.operations.services import get_service, render_instance
+from bigdata_paas.operations.services import check_node_options, get_service, render_instance
 from bigdata_paas.placement import NoFit
 from bigdata_paas.rendering import validate_spec
 from bigdata_paas.runtime import Runtime
@@ -64,7 +64,7 @@ def dry_render(
             f"{rt.config.MAX_NODES}",
             field="options",
         )
-    return merged, validate_spec(spec, max_nodes=rt.config.MAX_NODES)
+    return merged, check_node_options(rt, validate_spec(spec, max_nodes=rt.config.MAX_NODES))
 
 
 @dataclasses.dataclass
