@@ -55,7 +55,13 @@ def create_agent(config: Config, host: str, driver: NodeDriver | None = None) ->
         }
     )
     if driver is None:
-        driver = select_driver(config.NODE_DRIVER, state_dir=config.agents_path / host / "state")
+        driver = select_driver(
+            config.NODE_DRIVER,
+            state_dir=config.agents_path / host / "state",
+            host=host,
+            labels={"paas.deployment": config.deployment or "default"},
+            scope=config.deployment,
+        )
     agent = Agent(config, host, driver, celery)
     celery.conf.paas_agent = agent
 

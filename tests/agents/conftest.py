@@ -22,7 +22,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REQUIRE_SERVICES, ROOT, Worker, make_app, wait_until
+from tests.conftest import (
+    REQUIRE_SERVICES,
+    ROOT,
+    Worker,
+    loopback_prefix,
+    make_app,
+    wait_until,
+)
 
 API = "/bigdata/api/v1"
 IMAGE = "localhost/paas-node:1"
@@ -123,7 +130,7 @@ class Stack:
         if driver == "podman":
             self.cidr_prefix = f"10.{random.randint(200, 250)}.{random.randint(0, 255)}"
         else:
-            self.cidr_prefix = f"127.{random.randint(21, 250)}.{random.randint(0, 255)}"
+            self.cidr_prefix = loopback_prefix()
         self.app = make_app(env)
         self.client = self.app.test_client()
         self.agents: dict[str, Agent] = {}
@@ -229,7 +236,10 @@ class Stack:
                 ids = podman("ps", "-aq", "--filter", f"label=paas.host={host}").split()
                 if ids:
                     podman("rm", "-f", "-t", "0", *ids)
-            podman("network", "rm", "-f", f"paas-{self.network}", check=False)
+            deployment = self.rt.config.deployment or "default"
+            nets = podman("network", "ls", "-q", "--filter", f"label=paas.deployment={deployment}")
+            if nets.split():
+                podman("network", "rm", "-f", *nets.split(), check=False)
         else:
             kill_node_processes(Path(self.env["PAAS_DATA_DIR"]) / "agents")
         self.rt.db.dispose()
@@ -247,11 +257,17 @@ def podman(*args: str, check: bool = True) -> str:
 
 
 def kill_node_processes(root: Path) -> None:
-    """End every node process group the process drivers under ``root`` recorded."""
-    for record in root.glob("*/state/*.json"):
+    """End every node process group the process drivers under ``root`` recorded, and take
+    away the addresses they added to this machine."""
+    from bigdata_paas.nodes import addresses
+
+    for record in root.glob("*/state/records/*.json"):
         with contextlib.suppress(ValueError, OSError, KeyError):
-            pid = json.loads(record.read_text())["pid"]
-            os.killpg(pid, signal.SIGKILL)
+            data = json.loads(record.read_text())
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(data["pid"], signal.SIGKILL)
+            for network, address in data.get("attached") or []:
+                addresses.detach(network, address)
 
 
 def local_link(address: str) -> bool:

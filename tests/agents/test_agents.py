@@ -134,8 +134,8 @@ def test_an_orphan_node_is_removed_by_its_agent(stack, admin):
     def found() -> bool:
         if stack.driver == "podman":
             return bool(podman("ps", "-aq", "--filter", f"label=paas.instance={orphan}"))
-        state = Path(stack.env["PAAS_DATA_DIR"]) / "agents" / host / "state"
-        return any(orphan in p.name for p in state.glob("*.json"))
+        records = Path(stack.env["PAAS_DATA_DIR"]) / "agents" / host / "state" / "records"
+        return any(orphan in p.name for p in records.glob("*.json"))
 
     # started, reported, and stopped: the report of a node nobody placed orders its stop
     log = stack.tmp_path / "worker.log"
