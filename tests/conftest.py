@@ -129,14 +129,25 @@ def register_example(client, headers, name: str, version: str) -> None:
         assert response.status_code == 200, response.get_json()
 
 
+def loopback_prefix() -> str:
+    """A random ``127.x.y`` of the tests' own loopback pools (x in 22..250).
+
+    Addresses tests give nodes never meet what a user runs on this machine: the demo pool is
+    10.20.0.0/24 (examples/inventory.json), the README's loopback demo 127.20.0.0/16 and its
+    by-hand example 127.21.0.x; containers' tests use 10.200-254.x.0/24 bridges of their own.
+    """
+    return f"127.{random.randint(22, 250)}.{random.randint(0, 255)}"
+
+
 def load_example_hosts(client, headers) -> None:
     """Load examples/inventory.json (the `demo` address pool, then the hosts) via the API.
 
-    The pool moves to a random 127.x.y.0/24 so that node servers of this test never meet
-    another deployment's on this machine (a `make run` demo, another test's leftovers).
+    The pool moves to a random 127.x.y.0/24 of the tests' own (``loopback_prefix``), so that
+    node servers of this test never meet another deployment's on this machine (a `make run`
+    demo, another test's leftovers).
     """
     inventory = json.loads((EXAMPLES / "inventory.json").read_text())
-    prefix = f"127.{random.randint(21, 250)}.{random.randint(0, 255)}"
+    prefix = loopback_prefix()
     for network in inventory["networks"]:
         network.update(cidr=f"{prefix}.0/24", gateway=f"{prefix}.1")
         response = client.post("/bigdata/api/v1/networks", json=network, headers=headers)
