@@ -9,6 +9,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session, selectinload
 
 from bigdata_paas.errors import Conflict, NotFound, ValidationError
+from bigdata_paas.messaging.publish import after_commit
 from bigdata_paas.models import HOST_STATES, Address, Host, HostDisk, Network, Node
 from bigdata_paas.names import (
     DISK_NAME,
@@ -125,6 +126,9 @@ def add_host(session: Session, body: Any) -> Host:
     )
     session.add(host)
     wake_queue(session)
+    # An agent that already runs on the new host reported to no host until now: ask it to
+    # report at once, so the host is managed before the first node is placed there.
+    after_commit(session, "pipeline.greet_agent", host.name)
     session.commit()
     return host
 

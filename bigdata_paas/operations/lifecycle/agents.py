@@ -104,7 +104,7 @@ def record_report(rt: Runtime, host_name: str, report: dict) -> str:
     with rt.db.session() as session:
         host = session.scalar(select(Host).where(Host.name == host_name))
         if host is None:
-            log.warning("ignored a report of %s: no such host in the inventory", host_name)
+            log.info("ignored a report of %s: no such host in the inventory", host_name)
             session.commit()
             return "ignored"
         host.agent_seen_at = now
