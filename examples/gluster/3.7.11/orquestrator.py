@@ -28,6 +28,7 @@ and settings a deployment would apply; `stop` stops nothing of its own (the plat
 nodes through their agents).
 """
 
+import errno
 import json
 import os
 import re
@@ -548,7 +549,16 @@ def serve(config_path):
         try:
             listener.bind((config["address"], port))
         except OSError as e:
-            print(f"cannot listen on {config['address']}:{port}: {e.strerror or e}", flush=True)
+            hint = ""
+            if e.errno == errno.EADDRNOTAVAIL:
+                hint = (
+                    " (not an address of this machine: without host agents the orquestrator "
+                    "serves the nodes itself, on addresses it has, such as a loopback network)"
+                )
+            print(
+                f"cannot listen on {config['address']}:{port}: {e.strerror or e}{hint}",
+                flush=True,
+            )
             sys.exit(1)
         listener.listen(128)
         listener.setblocking(False)
