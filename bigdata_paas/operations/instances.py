@@ -324,6 +324,34 @@ def destroy_instance(rt: Runtime, session: Session, instance: Instance) -> Insta
     return instance
 
 
+def destroy_every_instance(rt: Runtime, session: Session) -> list[dict]:
+    """Ask for the destroy of every instance not destroyed yet, oldest first (an operator
+    clearing a deployment, the demo's ``paas destroy-all``); one line of what happened each:
+    ``{"id", "service", "version", "status"}``, plus ``error`` where it was refused."""
+    found = list(
+        session.scalars(
+            select(Instance)
+            .where(Instance.status != states.DESTROYED)
+            .order_by(Instance.created_at, Instance.id)
+        )
+    )
+    done = []
+    for instance in found:
+        line = {
+            "id": instance.id,
+            "service": instance.service_name,
+            "version": instance.service_version,
+        }
+        try:
+            line["status"] = destroy_instance(rt, session, instance).status
+        except PaasError as exc:
+            session.rollback()
+            line["status"] = instance.status
+            line["error"] = exc.message
+        done.append(line)
+    return done
+
+
 def retry_instance(rt: Runtime, session: Session, instance: Instance) -> Instance:
     """Run a failed instance again from its failed step.
 
