@@ -139,6 +139,87 @@ def loopback_prefix() -> str:
     return f"127.{random.randint(22, 250)}.{random.randint(0, 255)}"
 
 
+def local_link(address: str) -> bool:
+    """The address is on a link of this machine (``ip route get`` names no gateway): the only
+    addresses a test may connect to."""
+    route = subprocess.run(["ip", "route", "get", address], capture_output=True, text=True)
+    return route.returncode == 0 and " via " not in route.stdout
+
+
+def private_pool() -> tuple[str, str]:
+    """(cidr, gateway) of a 10.200-254.x.0/24 that is no network of this machine yet (its
+    addresses would leave through the default route): the tests' own non-loopback pools, for
+    podman bridges and the process driver's added addresses."""
+    for _ in range(200):
+        prefix = f"10.{random.randint(200, 254)}.{random.randint(0, 255)}"
+        if not local_link(f"{prefix}.1") and not local_link(f"{prefix}.254"):
+            return f"{prefix}.0/24", f"{prefix}.1"
+    raise AssertionError("no free 10.200-254.x.0/24 on this machine")
+
+
+def node_pool() -> tuple[str, str]:
+    """A pool of the tests' own that this machine's agents can give nodes with the driver they
+    would pick: a private one where podman works or as root, else loopback."""
+    from bigdata_paas.nodes.driver import podman_works
+
+    if os.geteuid() == 0 or podman_works():
+        return private_pool()
+    prefix = loopback_prefix()
+    return f"{prefix}.0/24", f"{prefix}.1"
+
+
+def ask_node(address: str, port: int, timeout: float = 3) -> dict | None:
+    """What a node serves on ``port`` (its configuration), after checking that its address is
+    on a local link; None when nothing answers or the answer is not a node's."""
+    assert local_link(address), f"{address} is not on a link of this machine"
+    try:
+        with socket.create_connection((address, port), timeout=timeout) as conn:
+            conn.sendall(b"GET / HTTP/1.0\r\n\r\n")
+            chunks = []
+            while chunk := conn.recv(65536):
+                chunks.append(chunk)
+    except OSError:
+        return None
+    raw = b"".join(chunks)
+    try:
+        answer = json.loads(raw.split(b"\r\n\r\n", 1)[-1])
+    except ValueError:
+        return None
+    return answer if isinstance(answer, dict) else None
+
+
+def remove_deployment_nodes(data_dir: Path, deployment: str) -> None:
+    """The safety net of a test that ran agents: end every node the process drivers under
+    ``data_dir/agents`` recorded (and take away the addresses they added), and remove every
+    podman container and network labelled with ``deployment`` (``paas.deployment``)."""
+    from bigdata_paas.nodes import addresses
+
+    for record in (data_dir / "agents").glob("*/state/records/*.json"):
+        with contextlib.suppress(ValueError, OSError, KeyError):
+            data = json.loads(record.read_text())
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(data["pid"], signal.SIGKILL)
+            for network, address in data.get("attached") or []:
+                addresses.detach(network, address)
+    if shutil.which("podman") is None:
+        return
+    from bigdata_paas.nodes.podman_cli import podman_env
+
+    def podman(*args: str) -> str:
+        done = subprocess.run(
+            ["podman", *args], capture_output=True, text=True, env=podman_env(), timeout=120
+        )
+        return done.stdout
+
+    label = f"label=paas.deployment={deployment or 'default'}"
+    ids = podman("ps", "-aq", "--filter", label).split()
+    if ids:
+        podman("rm", "-f", "-t", "0", *ids)
+    nets = podman("network", "ls", "-q", "--filter", label).split()
+    if nets:
+        podman("network", "rm", "-f", *nets)
+
+
 def load_example_hosts(client, headers) -> None:
     """Load examples/inventory.json (the `demo` address pool, then the hosts) via the API.
 

@@ -11,12 +11,10 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import random
 import signal
 import subprocess
 import sys
 import time
-import urllib.request
 import uuid
 from pathlib import Path
 
@@ -26,8 +24,11 @@ from tests.conftest import (
     REQUIRE_SERVICES,
     ROOT,
     Worker,
+    ask_node,
     loopback_prefix,
     make_app,
+    private_pool,
+    remove_deployment_nodes,
     wait_until,
 )
 
@@ -128,7 +129,7 @@ class Stack:
         self.hosts = [f"a{self.uid}-{i}" for i in range(1, hosts + 1)]
         self.network = f"t{self.uid}"
         if driver == "podman":
-            self.cidr_prefix = f"10.{random.randint(200, 250)}.{random.randint(0, 255)}"
+            self.cidr_prefix = private_pool()[0].rsplit(".", 1)[0]
         else:
             self.cidr_prefix = loopback_prefix()
         self.app = make_app(env)
@@ -231,17 +232,7 @@ class Stack:
             agent.kill()
         self.beat.stop()
         self.worker.stop()
-        if self.driver == "podman":
-            for host in self.hosts:
-                ids = podman("ps", "-aq", "--filter", f"label=paas.host={host}").split()
-                if ids:
-                    podman("rm", "-f", "-t", "0", *ids)
-            deployment = self.rt.config.deployment or "default"
-            nets = podman("network", "ls", "-q", "--filter", f"label=paas.deployment={deployment}")
-            if nets.split():
-                podman("network", "rm", "-f", *nets.split(), check=False)
-        else:
-            kill_node_processes(Path(self.env["PAAS_DATA_DIR"]) / "agents")
+        remove_deployment_nodes(Path(self.env["PAAS_DATA_DIR"]), self.rt.config.deployment)
         self.rt.db.dispose()
 
 
@@ -256,34 +247,9 @@ def podman(*args: str, check: bool = True) -> str:
     return done.stdout
 
 
-def kill_node_processes(root: Path) -> None:
-    """End every node process group the process drivers under ``root`` recorded, and take
-    away the addresses they added to this machine."""
-    from bigdata_paas.nodes import addresses
-
-    for record in root.glob("*/state/records/*.json"):
-        with contextlib.suppress(ValueError, OSError, KeyError):
-            data = json.loads(record.read_text())
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(data["pid"], signal.SIGKILL)
-            for network, address in data.get("attached") or []:
-                addresses.detach(network, address)
-
-
-def local_link(address: str) -> bool:
-    """The address is on a link of this machine (no gateway on the way)."""
-    route = subprocess.run(["ip", "route", "get", address], capture_output=True, text=True)
-    return route.returncode == 0 and " via " not in route.stdout
-
-
 def node_answer(address: str, port: int) -> dict | None:
     """What a node serves on ``port``: its own config (JSON), or None."""
-    assert local_link(address), f"{address} is not on a local link"
-    try:
-        with urllib.request.urlopen(f"http://{address}:{port}/", timeout=2) as answer:
-            return json.loads(answer.read())
-    except (OSError, ValueError):
-        return None
+    return ask_node(address, port, timeout=2)
 
 
 @pytest.fixture(params=["podman", "process"])
