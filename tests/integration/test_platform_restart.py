@@ -53,6 +53,8 @@ class Platform:
             **{k: v for k, v in os.environ.items() if not k.startswith("PAAS_")},
             "PATH": f"{BIN}:{os.environ.get('PATH', '/usr/bin:/bin')}",  # as the Makefile
             "PAAS_DATA_DIR": str(data_root / "var"),
+            # the default, written out: the agents must not get it
+            "PAAS_DATABASE_URL": f"sqlite:///{data_root / 'var' / 'paas.sqlite3'}",
             "PAAS_PORT": str(self.port),
             "PAAS_FLOWER_PORT": str(self.flower_port),
             "PAAS_ADMIN_TOKEN": ADMIN_TOKEN,
@@ -177,6 +179,23 @@ def node_processes(data_dir: Path) -> list[int]:
     return found
 
 
+def agent_environments(data_dir: Path) -> dict[int, dict[str, str]]:
+    """The environment each agent process (``bigdata_paas.agent --host``) of the deployment at
+    ``data_dir`` was started with."""
+    found = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError):
+                args = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
+                if b"bigdata_paas.agent" in args and b"--host" in args:
+                    raw = Path(f"/proc/{entry}/environ").read_bytes().split(b"\0")
+                    pairs = (item.decode(errors="replace").partition("=") for item in raw if item)
+                    environ = {k: v for k, _eq, v in pairs}
+                    if environ.get("PAAS_DATA_DIR") == str(data_dir):
+                        found[int(entry)] = environ
+    return found
+
+
 @pytest.fixture
 def platform(data_root, tmp_path):
     if shutil.which("ip") is None:
@@ -235,6 +254,11 @@ def test_a_cluster_outlives_its_platform_and_destroy_all_leaves_nothing(platform
 
     body = wait_until(settled, lambda: platform.log(), timeout=120)
     assert body["status"] == "running", body.get("error")
+    # the agents (started by honcho with the platform's whole environment) hold no secret
+    agents = agent_environments(platform.data_dir)
+    assert len(agents) == 4, agents
+    for environ in agents.values():
+        assert not {"PAAS_DATABASE_URL", "PAAS_ADMIN_TOKEN"} & set(environ), sorted(environ)
     nodes = {n["name"]: n for n in body["nodes"]}
     for node in nodes.values():
         assert node["runtime"]["state"] == "running" and node["runtime"]["driver"] == "process"
