@@ -381,8 +381,7 @@ def bench(env: dict, n: int, capacity: int, threads: int, tmp: Path) -> dict:
     migrate(config.database_url)
     app = create_app(config)
     rt = app.extensions["paas"]
-    with rt.db.session() as session:
-        ensure_admin(session, ADMIN)
+    ensure_admin(rt, ADMIN)
     register(app.test_client(), capacity)
     engine = rt.db.engine
     port = free_port()

@@ -10,7 +10,6 @@ from pathlib import Path
 import click
 from flask import Flask
 from flask.cli import AppGroup
-from sqlalchemy import select
 
 from bigdata_paas.credentials import flower_password
 from bigdata_paas.errors import PaasError
@@ -125,8 +124,7 @@ def init_cli(app: Flask) -> None:
         rt = runtime()
         migrate(rt.config.database_url)
         click.echo(f"database ready: {rt.db.engine.url.render_as_string(hide_password=True)}")
-        with rt.db.session() as session:
-            generated = ensure_admin(session, rt.config.ADMIN_TOKEN)
+        generated = ensure_admin(rt, rt.config.ADMIN_TOKEN)
         if generated:
             click.echo("=" * 72)
             click.echo("created the user admin; its bearer token (shown this once):")
@@ -149,14 +147,15 @@ def init_cli(app: Flask) -> None:
     @click.option("--role", type=click.Choice(["user", "admin"]), default="user")
     def create_user(name: str, role: str) -> None:
         """Create a user and print its token (shown this once)."""
+        from bigdata_paas.api.schemas import UserIn, load
         from bigdata_paas.operations.users import create_user as create
 
-        with runtime().db.session() as session:
-            try:
-                _user, token = create(session, name, role)
-            except PaasError as exc:
-                raise click.ClickException(exc.message) from None
-        click.echo(token)
+        try:
+            user = load(UserIn, {"name": name, "role": role})
+            created = create(runtime(), user["name"], user["role"])
+        except PaasError as exc:
+            raise click.ClickException(exc.message) from None
+        click.echo(created["token"])
 
     @group.command("load-hosts")
     @click.argument("path", type=click.Path(exists=True, dir_okay=False))
@@ -166,68 +165,66 @@ def init_cli(app: Flask) -> None:
         Networks are created first, then hosts; names that already exist are skipped. Every
         host is checked before anything is added (examples/inventory.json is the demo).
         """
+        from bigdata_paas.api.schemas import HostIn, NetworkIn, load
         from bigdata_paas.errors import Conflict
-        from bigdata_paas.models import Network
-        from bigdata_paas.operations.inventory import add_host, add_network, validate_host
+        from bigdata_paas.operations import inventory
 
+        rt = runtime()
         try:
             networks, hosts = read_inventory(Path(path).read_text(encoding="utf-8"))
         except (ValueError, UnicodeDecodeError) as exc:
             raise click.ClickException(f"{path}: {exc}") from None
         added = {"network": 0, "host": 0}
         skipped = {"network": 0, "host": 0}
-        with runtime().db.session() as session:
-            problems = []
-            known = set(session.scalars(select(Network.name))) | {n.get("name") for n in networks}
-            for i, body in enumerate(hosts):
+        problems = []
+        existing = {n["name"]: n for n in inventory.list_networks(rt)}
+        known = set(existing) | {n.get("name") for n in networks}
+        for what, schema, items in (("network", NetworkIn, networks), ("host", HostIn, hosts)):
+            for i, body in enumerate(items):
                 try:
-                    validate_host(body)
+                    items[i] = load(schema, body)
                 except PaasError as exc:
-                    problems.append(f"host {_item_name(body, i)}: {exc.message}")
-                    continue
-                unknown = sorted(set(body.get("networks", [])) - known)
-                if unknown:
-                    problems.append(
-                        f"host {_item_name(body, i)}: unknown networks: {', '.join(unknown)} "
-                        '(list them under "networks" in the file, or create them first)'
-                    )
-            if problems:
-                session.rollback()
-                raise click.ClickException(f"{path}: nothing loaded:\n  " + "\n  ".join(problems))
-            for i, body in enumerate(networks):
-                name = _item_name(body, i)
-                try:
-                    network = add_network(session, body)
-                except Conflict:
-                    session.rollback()
-                    existing = session.scalar(select(Network).where(Network.name == name))
-                    differs = existing is not None and existing.cidr != body.get("cidr")
-                    note = f" as {existing.cidr}, not {body.get('cidr')}" if differs else ""
-                    click.echo(f"network {name}: already exists{note}, skipped")
-                    skipped["network"] += 1
-                    continue
-                except PaasError as exc:
-                    raise click.ClickException(f"network {name}: {exc.message}") from None
-                gateway = f", gateway {network.gateway}" if network.gateway else ""
-                click.echo(f"network {name}: added ({network.cidr}{gateway})")
-                added["network"] += 1
-            for i, body in enumerate(hosts):
-                name = _item_name(body, i)
-                try:
-                    host = add_host(session, body)
-                except Conflict:
-                    session.rollback()
-                    click.echo(f"host {name}: already exists, skipped")
-                    skipped["host"] += 1
-                    continue
-                except PaasError as exc:
-                    raise click.ClickException(f"host {name}: {exc.message}") from None
-                attached = ", ".join(host.networks) or "none"
-                click.echo(
-                    f"host {name}: added ({host.address}, {host.cpu} cpu, {host.mem} MB, "
-                    f"{len(host.disks)} disks, networks: {attached})"
+                    problems.append(f"{what} {_item_name(body, i)}: {exc.message}")
+        for i, body in enumerate(hosts):
+            unknown = sorted(set(body.get("networks", [])) - known)
+            if unknown:
+                problems.append(
+                    f"host {_item_name(body, i)}: unknown networks: {', '.join(unknown)} "
+                    '(list them under "networks" in the file, or create them first)'
                 )
-                added["host"] += 1
+        if problems:
+            raise click.ClickException(f"{path}: nothing loaded:\n  " + "\n  ".join(problems))
+        for network in networks:
+            name = network["name"]
+            try:
+                added_network = inventory.add_network(rt, network)
+            except Conflict:
+                cidr = inventory.describe_network(rt, name)["cidr"]
+                note = f" as {cidr}, not {network['cidr']}" if cidr != network["cidr"] else ""
+                click.echo(f"network {name}: already exists{note}, skipped")
+                skipped["network"] += 1
+                continue
+            except PaasError as exc:
+                raise click.ClickException(f"network {name}: {exc.message}") from None
+            gateway = f", gateway {added_network['gateway']}" if added_network["gateway"] else ""
+            click.echo(f"network {name}: added ({added_network['cidr']}{gateway})")
+            added["network"] += 1
+        for host in hosts:
+            name = host["name"]
+            try:
+                added_host = inventory.add_host(rt, host)
+            except Conflict:
+                click.echo(f"host {name}: already exists, skipped")
+                skipped["host"] += 1
+                continue
+            except PaasError as exc:
+                raise click.ClickException(f"host {name}: {exc.message}") from None
+            attached = ", ".join(added_host["networks"]) or "none"
+            click.echo(
+                f"host {name}: added ({added_host['address']}, {added_host['cpu']} cpu, "
+                f"{added_host['mem']} MB, {len(added_host['disks'])} disks, networks: {attached})"
+            )
+            added["host"] += 1
         click.echo(
             f"{path}: {added['network']} network(s) added, {skipped['network']} skipped; "
             f"{added['host']} host(s) added, {skipped['host']} skipped"
@@ -249,12 +246,15 @@ def init_cli(app: Flask) -> None:
         """
         from bigdata_paas import states
         from bigdata_paas.agent.local import local_nodes
-        from bigdata_paas.models import Instance
-        from bigdata_paas.operations.instances import destroy_every_instance
+        from bigdata_paas.operations.instances import describe_instance, destroy_every_instance
+        from bigdata_paas.operations.users import the_admin
 
         rt = runtime()
-        with rt.db.session() as session:
-            asked = destroy_every_instance(rt, session)
+        try:
+            admin = the_admin(rt)
+        except PaasError as exc:
+            raise click.ClickException(exc.message) from None
+        asked = destroy_every_instance(rt, admin)
         if not asked:
             click.echo("no instance to destroy")
         for line in asked:
@@ -268,15 +268,8 @@ def init_cli(app: Flask) -> None:
         waiting = {line["id"] for line in asked if "error" not in line}
         deadline = time.monotonic() + timeout
         while waiting:
-            with rt.db.session() as session:
-                now = dict(
-                    session.execute(
-                        select(Instance.id, Instance.status).where(Instance.id.in_(waiting))
-                    ).all()
-                )
-                session.commit()
             for instance_id in sorted(waiting):
-                if now.get(instance_id) == states.DESTROYED:
+                if describe_instance(rt, admin, instance_id)["status"] == states.DESTROYED:
                     click.echo(f"instance {instance_id}: destroyed")
                     waiting.discard(instance_id)
             if waiting and time.monotonic() > deadline:

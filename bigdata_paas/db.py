@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import create_engine, event, make_url
+from sqlalchemy import create_engine, event, exc, make_url
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
+
+from bigdata_paas.errors import DatabaseUnavailable
+
+log = logging.getLogger(__name__)
 
 
 def make_engine(url: str) -> Engine:
@@ -50,6 +55,15 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
 
 
+def unreachable(error: BaseException) -> bool:
+    """Whether ``error`` says the database cannot be used right now, rather than that a
+    statement is wrong: a lost or refused connection, a server shutting down or starting,
+    an exhausted pool, a lock wait that timed out."""
+    if isinstance(error, exc.DBAPIError) and error.connection_invalidated:
+        return True
+    return isinstance(error, (exc.OperationalError, exc.InterfaceError, exc.TimeoutError))
+
+
 class Database:
     """One engine and its session factory, shared by the web app and the workers."""
 
@@ -64,12 +78,21 @@ class Database:
 
     @contextmanager
     def session(self) -> Iterator[Session]:
-        """Yield a session; commit is the caller's, rollback and close happen here."""
+        """Yield a session; commit is the caller's, rollback and close happen here.
+
+        A database that cannot be reached (refused, restarting, a connection that died, a
+        pool with no connection left, SQLite busy past its timeout) raises
+        ``DatabaseUnavailable``: a 503 for the API, a retry for the workers.
+        """
         session = self.sessionmaker()
         try:
             yield session
-        except BaseException:
-            session.rollback()
+        except BaseException as error:
+            with contextlib.suppress(exc.SQLAlchemyError):  # a dead connection cannot roll back
+                session.rollback()
+            if unreachable(error):
+                log.warning("database unavailable: %s", str(error).partition("\n")[0])
+                raise DatabaseUnavailable() from error
             raise
         finally:
             session.close()

@@ -111,7 +111,22 @@ class IdempotencyConflict(Conflict):
 
 
 class Unavailable(PaasError):
-    """A dependency (broker, database) cannot be reached right now."""
+    """A dependency (broker, database) cannot be reached right now; try again later."""
 
     status = 503
     code = "unavailable"
+    #: seconds a client should wait before it tries again (the Retry-After header)
+    retry_after = 5
+
+
+class DatabaseUnavailable(Unavailable):
+    """The database cannot be reached (down, restarting, connection lost) or is too busy.
+
+    Raised as a session's transaction fails (``Database.session``), so it undid what that
+    transaction had not committed; workers retry it like any transient error.
+    """
+
+    def __init__(self, message: str = "") -> None:
+        super().__init__(
+            message or "the database is unreachable; nothing was changed, try again shortly"
+        )

@@ -82,6 +82,12 @@ OPTION_NAME = NameRule(
     r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*",
     "dotted identifiers (letters, digits, _), e.g. slaves.number",
 )
+#: a launch's Idempotency-Key header, chosen by the client (a UUID is a good one)
+IDEMPOTENCY_KEY = NameRule(
+    "Idempotency-Key",
+    r"[!-~]{1,255}",
+    "1 to 255 visible ASCII characters (no spaces), e.g. a UUID",
+)
 
 RULES = (
     SERVICE_NAME,
@@ -99,6 +105,7 @@ RULES = (
     NODE_DEVICE_NAME,
     SPEC_SERVICE_NAME,
     OPTION_NAME,
+    IDEMPOTENCY_KEY,
 )
 
 

@@ -53,9 +53,7 @@ def make_app(env: dict[str, str]):
     config = TestConfig.from_env(env)
     migrate(config.database_url)
     app = create_app(config)
-    rt = app.extensions["paas"]
-    with rt.db.session() as session:
-        ensure_admin(session, ADMIN_TOKEN)
+    ensure_admin(app.extensions["paas"], ADMIN_TOKEN)
     return app
 
 
@@ -103,9 +101,8 @@ def make_user(app):
     """Create a user with role ``user`` and return its auth headers."""
 
     def make(name: str | None = None, role: str = "user") -> dict[str, str]:
-        with app.extensions["paas"].db.session() as session:
-            _user, token = create_user(session, name or f"u{uuid.uuid4().hex[:8]}", role)
-        return bearer(token)
+        rt = app.extensions["paas"]
+        return bearer(create_user(rt, name or f"u{uuid.uuid4().hex[:8]}", role)["token"])
 
     return make
 

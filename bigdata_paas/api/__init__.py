@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Flask
 from flask_smorest import Api
 
-from bigdata_paas.api import health, instances, inventory, schemas, services, users
+from bigdata_paas.api import docs, health, instances, inventory, schemas, services, users
 from bigdata_paas.api.auth import init_auth
 from bigdata_paas.api.common import refuse_nul_in_url
 from bigdata_paas.api.errors import init_errors
@@ -21,7 +21,10 @@ def init_api(app: Flask) -> Api:
         OPENAPI_URL_PREFIX=PREFIX,
         OPENAPI_JSON_PATH="openapi.json",
         OPENAPI_SWAGGER_UI_PATH="docs",
-        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/",
+        # Swagger UI's files from the app itself (api/docs.py), never a CDN; no validator
+        # badge either (Swagger UI would send the document to validator.swagger.io)
+        OPENAPI_SWAGGER_UI_URL=f"{PREFIX}{docs.ASSETS}",
+        OPENAPI_SWAGGER_UI_CONFIG={"validatorUrl": None},
         API_SPEC_OPTIONS={
             "info": {
                 "description": "Launch big-data clusters from a service catalog. "
@@ -33,12 +36,13 @@ def init_api(app: Flask) -> Api:
         },
     )
     api = Api(app)
-    # Every route documents its own error statuses with the one envelope (common.responses):
+    # Every route documents its own error statuses with the one envelope (common.errors):
     # no catch-all `default` answer in flask-smorest's error shape, which this app never sends.
     api.DEFAULT_ERROR_RESPONSE_NAME = None
-    api.spec.components.schema("ErrorEnvelope", schema=schemas.Error)
+    api.spec.components.schema("ErrorEnvelope", schema=schemas.ErrorEnvelope)
     for blueprint in (health.blp, services.blp, instances.blp, inventory.blp, users.blp):
         api.register_blueprint(blueprint, url_prefix=PREFIX)
+    app.register_blueprint(docs.blp, url_prefix=PREFIX)  # not part of the API's document
     init_errors(app)
     init_auth(app)
     app.before_request(refuse_nul_in_url)  # after the token check: anonymous still gets 401

@@ -14,7 +14,7 @@ from bigdata_paas.operations.users import authenticate
 #: endpoints that answer without a token
 PUBLIC_ENDPOINTS = {"health.health", "static"}
 #: endpoints a browser opens: answer 401 with a Basic challenge so the browser asks for it
-BROWSER_ENDPOINTS = {"api-docs.openapi_json", "api-docs.openapi_swagger_ui"}
+BROWSER_ENDPOINTS = {"api-docs.openapi_json", "api-docs.openapi_swagger_ui", "docs_assets.asset"}
 
 
 def token_from_request() -> str | None:
@@ -38,12 +38,7 @@ def init_auth(app: Flask) -> None:
         if request.endpoint in PUBLIC_ENDPOINTS:
             return None
         token = token_from_request()
-        user = None
-        if token:
-            rt = current_app.extensions["paas"]
-            with rt.db.session() as session:
-                user = authenticate(session, token)
-                session.commit()
+        user = authenticate(current_app.extensions["paas"], token) if token else None
         if user is None:
             if request.endpoint in BROWSER_ENDPOINTS:
                 exc = Unauthorized("a bearer token is required (as the Basic password here)")

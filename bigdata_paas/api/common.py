@@ -1,14 +1,19 @@
-"""Helpers shared by the resource blueprints."""
+"""Helpers shared by the resource blueprints: the body reader, the arguments parser, and
+the documentation of error answers."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from flask import current_app, request
+import flask_smorest
+from flask import Response, current_app, g, request
+from webargs.flaskparser import FlaskParser
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from bigdata_paas.api.schemas import OptionValues, invalid
 from bigdata_paas.errors import PaasError, ValidationError
+from bigdata_paas.operations.users import Caller
 from bigdata_paas.runtime import Runtime
 
 
@@ -19,6 +24,16 @@ class UnsupportedMediaType(PaasError):
 
 def runtime() -> Runtime:
     return current_app.extensions["paas"]
+
+
+def text_answer(text: str, content_type: str) -> Response:
+    """A 200 of raw text (a template, a script), sent as it is, not through a schema."""
+    return current_app.response_class(text, 200, {"Content-Type": content_type})
+
+
+def caller() -> Caller:
+    """Who sends this request (set by the token check, api/auth.py)."""
+    return g.user
 
 
 def read_body(*, cache: bool = True) -> bytes:
@@ -109,30 +124,28 @@ def refuse_nul_in_url() -> None:
                     )
 
 
-def responses(
-    *pairs, errors: tuple[int, ...] = (400, 401), headers: dict[int, dict] | None = None
-) -> dict:
-    """OpenAPI responses: (status, schema or None, description) pairs plus error statuses.
-
-    ``headers`` maps a status to the response headers it carries (``LOCATION`` ...).
+class Parser(FlaskParser):
+    """webargs' parser with this API's rules: JSON bodies are read by ``json_body`` (415 for
+    another type, 413 for too large, NUL and lone surrogates refused, no NaN), and every
+    problem of a request is one 400 ``invalid_input`` in the envelope, each naming its field.
     """
-    out: dict = {}
-    for status, schema, description in pairs:
-        out[str(status)] = {"description": description}
-        if schema is not None:
-            out[str(status)]["content"] = {"application/json": {"schema": schema}}
-    if 415 in errors and 413 not in errors:
-        errors = (*errors, 413)  # a route that reads a JSON body also refuses one too large
-    for status in errors:
-        out[str(status)] = {
-            "description": HTTP_TEXT.get(status, "error"),
-            "content": {"application/json": {"schema": "ErrorEnvelope"}},
-        }
-    if "401" in out:
-        out["401"]["headers"] = WWW_AUTHENTICATE
-    for status, declared in (headers or {}).items():
-        out[str(status)]["headers"] = declared
-    return {"responses": out}
+
+    DEFAULT_VALIDATION_STATUS = 400
+
+    def load_json(self, req, schema):
+        # a launch's options may be left out: an empty body is {} (the defaults)
+        return json_body(empty={} if isinstance(schema, OptionValues) else None)
+
+    def handle_error(self, error, req, schema, *, error_status_code, error_headers):
+        # webargs files the problems under their location ({"json": {...}}), one per parse
+        (messages,) = error.messages.values()
+        raise invalid(messages)
+
+
+class Blueprint(flask_smorest.Blueprint):
+    """A resource's blueprint, its arguments checked by ``Parser``."""
+
+    ARGUMENTS_PARSER = Parser()
 
 
 def _header(description: str, required: bool = True) -> dict:
@@ -142,10 +155,10 @@ def _header(description: str, required: bool = True) -> dict:
 #: the Location of what a 201 or 202 created
 LOCATION = {"Location": _header("URL of the created resource")}
 WWW_AUTHENTICATE = {"WWW-Authenticate": _header("the Bearer challenge")}
-
+RETRY_AFTER = {"Retry-After": _header("seconds to wait before trying again")}
 
 HTTP_TEXT = {
-    400: "invalid input (every problem listed)",
+    400: "invalid input (every problem listed, each with its field)",
     401: "no or bad token",
     403: "admin role needed",
     404: "not found",
@@ -153,12 +166,33 @@ HTTP_TEXT = {
     413: "body too large",
     415: "not JSON",
     422: "template does not render",
-    503: "broker or database unreachable",
+    503: "broker or database unreachable; nothing was changed",
 }
 
 
+def errors(*statuses: int) -> dict:
+    """``@blp.doc`` arguments documenting the error answers ``statuses``, each the envelope.
+
+    A route that reads a JSON body (415) also refuses one too large (413).
+    """
+    if 415 in statuses and 413 not in statuses:
+        statuses = (*statuses, 413)
+    out: dict = {}
+    for status in statuses:
+        out[status] = {
+            "description": HTTP_TEXT.get(status, "error"),
+            "content": {"application/json": {"schema": "ErrorEnvelope"}},
+        }
+        if status == 401:
+            out[status]["headers"] = WWW_AUTHENTICATE
+        if status == 503:
+            out[status]["headers"] = RETRY_AFTER
+    return {"responses": out}
+
+
 def doc_body(schema, description: str = "", content_type: str = "application/json") -> dict:
-    """An OpenAPI requestBody for a view that validates its body itself."""
+    """``@blp.doc`` arguments for a body a view reads itself: a raw text (template,
+    orquestrator), or a document an operation checks (options)."""
     return {
         "requestBody": {
             "required": True,

@@ -7,7 +7,7 @@ import logging
 from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException
 
-from bigdata_paas.errors import PaasError
+from bigdata_paas.errors import PaasError, Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,8 @@ def init_errors(app: Flask) -> None:
         headers = {}
         if exc.status == 401:
             headers["WWW-Authenticate"] = 'Bearer realm="bigdata-paas"'
+        if isinstance(exc, Unavailable):
+            headers["Retry-After"] = str(exc.retry_after)
         return envelope(exc.status, exc.code, exc.message, exc.details, headers)
 
     @app.errorhandler(HTTPException)

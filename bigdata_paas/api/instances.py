@@ -2,98 +2,59 @@
 
 from __future__ import annotations
 
-from flask import g, jsonify, request
-from flask_smorest import Blueprint
-
 from bigdata_paas.api import schemas
-from bigdata_paas.api.common import responses, runtime
+from bigdata_paas.api.common import Blueprint, caller, errors, runtime
 from bigdata_paas.operations import instances as ops
 
 blp = Blueprint("instances", __name__, description="Follow and destroy launched instances")
 
 
 @blp.route("/instances", methods=["GET"])
-@blp.doc(
-    parameters=[
-        {"name": n, "in": "query", "required": False, "schema": {"type": t}, "description": d}
-        for n, t, d in (
-            ("page", "integer", "page number, from 1"),
-            ("per_page", "integer", "items per page, 1..500"),
-            ("service", "string", "service name"),
-            ("version", "string", "version"),
-            ("status", "string", "status"),
-            ("user", "string", "owner (admins)"),
-        )
-    ],
-    **responses((200, schemas.InstancePage, "a page of instances")),
-)
-def list_instances():
+@blp.doc(**errors(400, 401))
+@blp.arguments(schemas.InstanceQuery, location="query")
+@blp.response(200, schemas.InstancePage, description="a page of instances")
+def list_instances(query: dict):
     """List your instances (admins: everyone's), newest first."""
-    rt = runtime()
-    with rt.db.session() as session:
-        return jsonify(
-            ops.list_instances(session, g.user, request.args.to_dict(), rt.config.PAGE_SIZE)
-        )
+    owner = query.pop("user", None)
+    return ops.list_instances(runtime(), caller(), owner=owner, **query)
 
 
 @blp.route("/instances/<instance_id>", methods=["GET"])
-@blp.doc(**responses((200, schemas.Instance, "the instance"), errors=(401, 404)))
+@blp.doc(**errors(401, 404))
+@blp.response(200, schemas.InstanceOut, description="the instance")
 def instance_detail(instance_id: str):
     """Show an instance: status, options, nodes with hosts, error."""
-    with runtime().db.session() as session:
-        return jsonify(ops.get_instance(session, g.user, instance_id).to_dict())
+    return ops.describe_instance(runtime(), caller(), instance_id)
 
 
 @blp.route("/instances/<instance_id>", methods=["DELETE"])
-@blp.doc(**responses((202, schemas.Instance, "destroying"), errors=(401, 404, 409, 503)))
+@blp.doc(**errors(401, 404, 409, 503))
+@blp.response(202, schemas.InstanceOut, description="destroying")
 def destroy(instance_id: str):
     """Destroy an instance: orquestrator stop, then every allocation released."""
-    rt = runtime()
-    with rt.db.session() as session:
-        instance = ops.get_instance(session, g.user, instance_id)
-        body = ops.destroy_instance(rt, session, instance).to_dict()
-    return jsonify(body), 202
+    return ops.destroy_instance(runtime(), caller(), instance_id)
 
 
 @blp.route("/instances/<instance_id>/retry", methods=["POST"])
-@blp.doc(
-    **responses(
-        (202, schemas.Instance, "running again from the failed step"), errors=(401, 404, 409, 503)
-    )
-)
+@blp.doc(**errors(401, 404, 409, 503))
+@blp.response(202, schemas.InstanceOut, description="running again from the failed step")
 def retry(instance_id: str):
     """Run a failed instance again from the step that failed."""
-    rt = runtime()
-    with rt.db.session() as session:
-        instance = ops.get_instance(session, g.user, instance_id)
-        body = ops.retry_instance(rt, session, instance).to_dict()
-    return jsonify(body), 202
+    return ops.retry_instance(runtime(), caller(), instance_id)
 
 
 @blp.route("/instances/<instance_id>/events", methods=["GET"])
-@blp.doc(**responses((200, schemas.Events, "every status change, oldest first"), errors=(401, 404)))
+@blp.doc(**errors(401, 404))
+@blp.response(200, schemas.EventsOut, description="every status change, oldest first")
 def events(instance_id: str):
     """The instance's timeline."""
-    with runtime().db.session() as session:
-        instance = ops.get_instance(session, g.user, instance_id)
-        return jsonify({"events": ops.events(session, instance)})
+    return {"events": ops.events(runtime(), caller(), instance_id)}
 
 
 @blp.route("/instances/<instance_id>/logs", methods=["GET"])
-@blp.doc(
-    parameters=[
-        {
-            "name": "after",
-            "in": "query",
-            "required": False,
-            "schema": {"type": "integer"},
-            "description": "only lines after this id (follow with the last one)",
-        }
-    ],
-    **responses((200, schemas.Logs, "orquestrator output"), errors=(400, 401, 404)),
-)
-def logs(instance_id: str):
+@blp.doc(**errors(400, 401, 404))
+@blp.arguments(schemas.LogQuery, location="query")
+@blp.response(200, schemas.LogsOut, description="orquestrator output")
+def logs(query: dict, instance_id: str):
     """The orquestrator's output, line by line."""
-    with runtime().db.session() as session:
-        instance = ops.get_instance(session, g.user, instance_id)
-        return jsonify(ops.logs(session, instance, request.args.get("after")))
+    return ops.logs(runtime(), caller(), instance_id, query.get("after"))

@@ -1,12 +1,152 @@
-"""Marshmallow schemas that document the API in the OpenAPI document.
+"""One marshmallow schema per shape of the API: what a request may carry, what an answer holds.
 
-Request bodies are validated by the operations (which report every problem at
-once, in the error envelope); these schemas describe the shapes for clients.
+Requests are checked with these schemas (``@blp.arguments``, and the CLI's inventory files
+through ``load``) and answers are written with them (``@blp.response``), so the OpenAPI
+document describes exactly what is checked and what is sent. Every problem of a request is
+reported at once, each naming its field (``problems``). Rules that need the database (a name
+already taken, an unknown network) stay in the operations; option values and options
+documents are checked by ``rendering.options``, which these schemas only describe.
 """
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields
+import ipaddress
+from typing import Any
+
+from flask import current_app
+from marshmallow import (
+    INCLUDE,
+    RAISE,
+    Schema,
+    ValidationError,
+    fields,
+    post_load,
+    validate,
+    validates,
+    validates_schema,
+)
+
+from bigdata_paas import errors, names, states
+from bigdata_paas.models import HOST_STATES, ROLES
+from bigdata_paas.names import NameRule
+
+#: the most problems one answer lists; the rest are counted
+MAX_PROBLEMS = 200
+#: the longest field path an answer names (a 10 KB key is named by its start)
+MAX_FIELD = 200
+
+
+class Matches(validate.Regexp):
+    """The whole value is a name of ``rule``'s kind (bigdata_paas/names.py): checked with the
+    rule, documented as the rule's ``pattern``, refused with the rule's words."""
+
+    def __init__(self, rule: NameRule) -> None:
+        super().__init__(rule.pattern)
+        self.rule = rule
+
+    def __call__(self, value: str) -> str:
+        if not self.rule.matches(value):
+            raise ValidationError(self.rule.message)
+        return value
+
+
+def _name(rule: NameRule, **kwargs) -> fields.String:
+    return fields.String(validate=Matches(rule), **kwargs)
+
+
+class QueryInteger(fields.Integer):
+    """A whole number; in a query string ASCII digits only (``int()`` also reads fullwidth digits,
+    ``"1_000"`` and ``" 1"``), in a JSON body an integer (not ``2.0``, not ``"2"``)."""
+
+    default_error_messages = {"invalid": "must be a whole number"}
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(strict=True, **kwargs)
+
+    def _validated(self, value: Any) -> int:
+        if isinstance(value, str):
+            if not (value.isascii() and value.isdigit() and len(value) <= 18):
+                raise self.make_error("invalid", input=value)
+            value = int(value)
+        return super()._validated(value)
+
+
+#: the largest count a column holds (32-bit)
+MAX_COUNT = 2**31 - 1
+
+
+def _count(low: int, high: int = MAX_COUNT, **kwargs) -> fields.Integer:
+    """A JSON integer from ``low`` to ``high``."""
+    error = f"must be an integer >= {low}" if high == MAX_COUNT else f"must be {low}..{high}"
+    return fields.Integer(strict=True, validate=validate.Range(low, high, error=error), **kwargs)
+
+
+class Strict(Schema):
+    """A request shape: fields it does not name are refused, each named."""
+
+    error_messages = {"type": "must be a JSON object", "unknown": "unknown field"}
+
+    class Meta:
+        unknown = RAISE
+
+
+# ----------------------------------------------------------------------------- problems
+
+
+def problems(messages: Any, where: str = "") -> list[dict[str, str]]:
+    """marshmallow's nested error messages as the envelope's flat list of problems.
+
+    ``{"disks": {0: {"name": ["..."]}}}`` is ``disks[0].name``; errors of a whole
+    document (``_schema``) name the field it sits in, and ``""`` for the body itself.
+    """
+    found: list[dict[str, str]] = []
+    stack = [(where, messages)]
+    while stack:
+        path, item = stack.pop(0)
+        if isinstance(item, dict):
+            # a Dict field's entry: {"key": [...], "value": [...]} belongs to the entry
+            if item and set(item) <= {"key", "value"} and path:
+                for part in ("key", "value"):
+                    if part in item:
+                        stack.append((path, item[part]))
+                continue
+            for key, value in item.items():
+                if key == "_schema":  # the whole document (field ""), or the field it sits in
+                    stack.append((path, value))
+                elif isinstance(key, int):
+                    stack.append((f"{path}[{key}]", value))
+                else:
+                    stack.append((f"{path}.{key}" if path else str(key), value))
+        elif isinstance(item, list):
+            for message in item:
+                if isinstance(message, (dict, list)):
+                    stack.append((path, message))
+                else:
+                    found.append({"field": path[:MAX_FIELD], "message": str(message)})
+        else:
+            found.append({"field": path[:MAX_FIELD], "message": str(item)})
+    if len(found) > MAX_PROBLEMS:
+        extra = len(found) - MAX_PROBLEMS
+        found = [*found[:MAX_PROBLEMS], {"field": "", "message": f"and {extra} more problems"}]
+    return found
+
+
+def invalid(messages: Any) -> errors.ValidationError:
+    """The domain's 400 for marshmallow's error ``messages``: every problem, each with its
+    field."""
+    return errors.ValidationError(problems(messages) or [{"field": "", "message": "invalid"}])
+
+
+def load(schema: type[Schema], data: Any) -> Any:
+    """``data`` checked and completed with defaults by ``schema``; a domain ValidationError
+    listing every problem otherwise (for the CLI, which reads API bodies from files)."""
+    try:
+        return schema().load(data)
+    except ValidationError as error:
+        raise invalid(error.messages) from None
+
+
+# ----------------------------------------------------------------------------- errors
 
 
 class ErrorBody(Schema):
@@ -16,33 +156,42 @@ class ErrorBody(Schema):
     message = fields.String(
         required=True, metadata={"description": "what is wrong, naming the field"}
     )
-    details = fields.Dict()
+    details = fields.Dict(
+        metadata={"description": "for invalid_input: {problems: [{field, message}, ...]}"}
+    )
 
 
-class Error(Schema):
+class ErrorEnvelope(Schema):
     error = fields.Nested(ErrorBody, required=True)
     status = fields.Integer(required=True, metadata={"description": "the HTTP status again"})
 
 
-class ServiceIn(Schema):
-    name = fields.String(required=True, metadata={"example": "gluster"})
-    version = fields.String(required=True, metadata={"example": "3.7.11"})
-    description = fields.String(metadata={"example": "GlusterFS parallel filesystem cluster"})
+# ----------------------------------------------------------------------------- services
 
 
-class Service(Schema):
+class ServiceIn(Strict):
+    name = _name(names.SERVICE_NAME, required=True, metadata={"example": "gluster"})
+    version = _name(names.VERSION, required=True, metadata={"example": "3.7.11"})
+    description = fields.String(
+        load_default="",
+        validate=validate.Length(max=2000),
+        metadata={"example": "GlusterFS parallel filesystem cluster"},
+    )
+
+
+class ServiceOut(Schema):
     name = fields.String()
     version = fields.String()
     description = fields.String()
     template = fields.Boolean(metadata={"description": "a template is set"})
-    template_format = fields.String()
-    options = fields.Boolean()
-    orquestrator = fields.Boolean()
+    template_format = fields.String(metadata={"enum": ["json", "yaml"]})
+    options = fields.Boolean(metadata={"description": "an options document is set"})
+    orquestrator = fields.Boolean(metadata={"description": "an orquestrator is set"})
     orquestrator_timeout = fields.Integer(
         allow_none=True, metadata={"description": "seconds; null for the default"}
     )
-    ready = fields.Boolean()
-    missing = fields.List(fields.String())
+    ready = fields.Boolean(metadata={"description": "template, options and orquestrator set"})
+    missing = fields.List(fields.String(), metadata={"description": "the parts still to set"})
     created_at = fields.String()
     updated_at = fields.String()
 
@@ -52,7 +201,7 @@ class UploadWarning(Schema):
     message = fields.String(metadata={"description": "what was accepted and left out"})
 
 
-class OptionsStored(Service):
+class OptionsStored(ServiceOut):
     warnings = fields.List(
         fields.Nested(UploadWarning),
         metadata={
@@ -68,27 +217,81 @@ class CatalogEntry(Schema):
     versions = fields.List(fields.String())
 
 
-class Catalog(Schema):
+class CatalogOut(Schema):
     services = fields.List(fields.Nested(CatalogEntry))
 
 
-class Versions(Schema):
+class VersionsOut(Schema):
     name = fields.String()
-    versions = fields.List(fields.Nested(Service))
+    versions = fields.List(fields.Nested(ServiceOut))
 
 
 class OptionsDocument(Schema):
-    required = fields.Dict()
-    optional = fields.Dict()
-    advanced = fields.Dict()
+    """Documents the options document; ``rendering.options`` checks it (every problem)."""
+
+    required = fields.Dict(
+        keys=fields.String(), metadata={"description": "options a launch may set, with defaults"}
+    )
+    optional = fields.Dict(keys=fields.String())
+    advanced = fields.Dict(keys=fields.String())
     descriptions = fields.Dict(keys=fields.String(), values=fields.String())
-    limits = fields.Dict()
+    limits = fields.Dict(
+        keys=fields.String(),
+        metadata={"description": "per option: min, max, choices, pattern, max_length"},
+    )
 
 
-class Node(Schema):
+class OptionValues(Schema):
+    """A launch's option values: any names, checked against the service's options document
+    by ``rendering.options`` (unknown names, types, limits), every problem at once."""
+
+    error_messages = {"type": "launch options must be a JSON object"}
+
+    class Meta:
+        unknown = INCLUDE
+
+
+class ScriptQuery(Strict):
+    timeout = QueryInteger(
+        validate=validate.Range(min=1, error="must be whole seconds, at least 1"),
+        metadata={
+            "description": "seconds a command of this service may run, up to "
+            "PAAS_ORQUESTRATOR_MAX_TIMEOUT (default PAAS_ORQUESTRATOR_TIMEOUT)"
+        },
+    )
+
+    @validates("timeout")
+    def _at_most_the_maximum(self, value: int, **_) -> None:
+        highest = int(current_app.extensions["paas"].config.ORQUESTRATOR_MAX_TIMEOUT)
+        if value > highest:
+            raise ValidationError(f"must be whole seconds, 1..{highest}")
+
+
+class LaunchHeaders(Schema):
+    idempotency_key = fields.String(
+        data_key="Idempotency-Key",
+        validate=Matches(names.IDEMPOTENCY_KEY),
+        metadata={
+            "description": "makes the launch safe to retry: the same key with the same "
+            "service, version and options answers the first launch's instance again "
+            "(202, same id and Location, header Idempotent-Replayed: true) and starts "
+            "nothing; with anything else it is a 409 (idempotency_key_reused). Keys are "
+            "per user and live as long as the instance; a launch that answered 503 left "
+            "nothing, so its key launches anew.",
+            "example": "5f1c2e0a-launch-1",
+        },
+    )
+
+
+# ----------------------------------------------------------------------------- instances
+
+STATUS = validate.OneOf(states.STATUSES, error="must be one of {choices}")
+
+
+class NodeOut(Schema):
     name = fields.String()
     cpu = fields.Integer()
-    mem = fields.Integer()
+    mem = fields.Integer(metadata={"description": "MB"})
     host = fields.String(allow_none=True)
     address = fields.String(allow_none=True)
     disks = fields.List(fields.Dict())
@@ -97,6 +300,29 @@ class Node(Schema):
     check_ports = fields.List(
         fields.Integer(), metadata={"description": "ports that must answer before running"}
     )
+    runtime = fields.Nested(
+        "NodeRuntime",
+        allow_none=True,
+        metadata={
+            "description": "how its host's agent runs the node (null: no agent started it, "
+            "the orquestrator alone deploys it); docs/agents.md"
+        },
+    )
+
+
+class NodeRuntime(Schema):
+    """The node as its host's agent last reported it."""
+
+    state = fields.String(
+        metadata={"enum": ["starting", "running", "failed", "missing", "stopping", "stopped"]}
+    )
+    host = fields.String(metadata={"description": "the agent's host"})
+    at = fields.String(metadata={"description": "when the state was recorded"})
+    driver = fields.String(metadata={"enum": ["podman", "process"]})
+    name = fields.String(metadata={"description": "container (or record) name"})
+    runtime_id = fields.String(metadata={"description": "container id, or pid@start time"})
+    addresses = fields.Dict(keys=fields.String(), values=fields.String())
+    error = fields.String(metadata={"description": "when failed: the runtime's own words"})
 
 
 class InstanceError(Schema):
@@ -104,56 +330,72 @@ class InstanceError(Schema):
     reason = fields.String(allow_none=True)
 
 
-class Instance(Schema):
+class InstanceOut(Schema):
     id = fields.String()
     name = fields.String()
     service = fields.String()
     version = fields.String()
     user = fields.String(allow_none=True)
-    status = fields.String(
-        metadata={
-            "enum": [
-                "pending",
-                "prepared",
-                "submitted",
-                "queued",
-                "scheduled",
-                "running",
-                "failed",
-                "destroying",
-                "destroyed",
-            ]
-        }
-    )
+    status = fields.String(metadata={"enum": list(states.STATUSES)})
     options = fields.Dict()
     merged_options = fields.Dict(allow_none=True)
-    nodes = fields.List(fields.Nested(Node))
+    nodes = fields.List(fields.Nested(NodeOut))
     services = fields.Dict()
-    error = fields.Nested(InstanceError)
-    waiting_for = fields.String()
+    error = fields.Nested(InstanceError, metadata={"description": "when failed"})
+    waiting_for = fields.String(metadata={"description": "when queued: why it waits"})
     created_at = fields.String()
     updated_at = fields.String()
 
 
+class InstanceSummary(InstanceOut):
+    """An instance in a listing: without nodes, services and merged options."""
+
+    class Meta:
+        exclude = ("merged_options", "nodes", "services")
+
+
+class InstanceQuery(Schema):
+    page = QueryInteger(
+        load_default=1,
+        validate=validate.Range(1, 10**6, error="must be an integer 1..{max}"),
+        metadata={"description": "from 1"},
+    )
+    per_page = QueryInteger(
+        validate=validate.Range(1, 500, error="must be an integer 1..{max}"),
+        metadata={"description": "items per page, 1..500 (default PAAS_PAGE_SIZE)"},
+    )
+    service = _name(names.SERVICE_NAME)
+    version = _name(names.VERSION)
+    status = fields.String(validate=STATUS)
+    user = _name(names.USER_NAME, metadata={"description": "owner (admins only)"})
+
+
 class InstancePage(Schema):
-    items = fields.List(fields.Nested(Instance))
+    items = fields.List(fields.Nested(InstanceSummary))
     page = fields.Integer()
     per_page = fields.Integer()
     total = fields.Integer()
 
 
-class Event(Schema):
+class EventOut(Schema):
     at = fields.String()
     step = fields.String()
-    status = fields.String()
+    status = fields.String(metadata={"enum": list(states.STATUSES)})
     message = fields.String()
 
 
-class Events(Schema):
-    events = fields.List(fields.Nested(Event))
+class EventsOut(Schema):
+    events = fields.List(fields.Nested(EventOut))
 
 
-class LogLine(Schema):
+class LogQuery(Schema):
+    after = QueryInteger(
+        validate=validate.Range(0, 2**63 - 1, error="must be a log line id"),
+        metadata={"description": "only lines after this id (follow with the last one)"},
+    )
+
+
+class LogLineOut(Schema):
     id = fields.Integer()
     at = fields.String()
     command = fields.String()
@@ -161,12 +403,27 @@ class LogLine(Schema):
     line = fields.String()
 
 
-class Logs(Schema):
-    lines = fields.List(fields.Nested(LogLine))
+class LogsOut(Schema):
+    lines = fields.List(fields.Nested(LogLineOut))
     last = fields.Integer(metadata={"description": "pass as ?after= to follow new lines"})
 
 
-class Plan(Schema):
+class PlacementOut(Schema):
+    node = fields.String()
+    host = fields.String()
+    disks = fields.Dict(keys=fields.String(), values=fields.String())
+    addresses = fields.Dict(keys=fields.String(), values=fields.String())
+
+
+class ShortageOut(Schema):
+    node = fields.String()
+    dimension = fields.String()
+    needed = fields.Raw(metadata={"description": "an amount, or what is missing"})
+    available = fields.Raw()
+    message = fields.String()
+
+
+class PlanOut(Schema):
     service = fields.String()
     version = fields.String()
     strategy = fields.String(metadata={"enum": ["binpack", "spread"]})
@@ -175,84 +432,246 @@ class Plan(Schema):
     nodes = fields.Integer()
     cpu = fields.Integer()
     mem = fields.Integer()
-    placement = fields.List(fields.Dict())
-    shortages = fields.List(fields.Dict())
+    placement = fields.List(fields.Nested(PlacementOut))
+    shortages = fields.List(fields.Nested(ShortageOut))
 
 
-class HostDisk(Schema):
-    name = fields.String(required=True)
-    type = fields.String(metadata={"example": "hdd"})
+# ----------------------------------------------------------------------------- inventory
+
+HOST_STATE = validate.OneOf(HOST_STATES, error="must be one of {choices}")
+
+
+class MaxEntries(validate.Validator):
+    """At most ``most`` entries in an object (documented as ``maxProperties``)."""
+
+    def __init__(self, most: int) -> None:
+        self.most = most
+
+    def __call__(self, value: dict) -> dict:
+        if len(value) > self.most:
+            raise ValidationError(f"must have at most {self.most} entries")
+        return value
+
+
+def _labels(**kwargs) -> fields.Dict:
+    return fields.Dict(
+        keys=_name(names.LABEL_NAME),
+        values=fields.String(validate=validate.Length(max=255)),
+        validate=MaxEntries(64),
+        metadata={"maxProperties": 64},
+        **kwargs,
+    )
+
+
+class HostDiskIn(Strict):
+    name = _name(names.DISK_NAME, required=True)
+    type = _name(names.DISK_TYPE, load_default="hdd", metadata={"example": "hdd"})
+    size = _count(0, load_default=0, metadata={"description": "GB"})
+
+
+class HostIn(Strict):
+    name = _name(names.HOST_NAME, required=True, metadata={"example": "node01"})
+    address = _name(names.HOST_ADDRESS, required=True, metadata={"example": "127.0.0.1"})
+    cpu = _count(1, required=True)
+    mem = _count(1, required=True, metadata={"description": "MB"})
+    disks = fields.List(
+        fields.Nested(HostDiskIn), load_default=list, validate=validate.Length(max=256)
+    )
+    networks = fields.List(_name(names.NETWORK_NAME), load_default=list)
+    labels = _labels(load_default=dict)
+    state = fields.String(validate=HOST_STATE, load_default="up")
+
+    @validates("disks")
+    def _distinct_disks(self, disks: list[dict], **_) -> None:
+        seen: set[str] = set()
+        for i, disk in enumerate(disks):
+            name = disk.get("name") if isinstance(disk, dict) else None
+            if name in seen:
+                raise ValidationError({i: {"name": ["duplicate disk name"]}})
+            if name is not None:
+                seen.add(name)
+
+
+class HostPatch(Strict):
+    state = fields.String(validate=HOST_STATE)
+    labels = _labels()
+
+    @validates_schema
+    def _something(self, data: dict, **_) -> None:
+        if not data:
+            raise ValidationError("give state and/or labels")
+
+
+class HostDiskOut(Schema):
+    name = fields.String()
+    type = fields.String()
     size = fields.Integer()
-
-
-class HostIn(Schema):
-    name = fields.String(required=True, metadata={"example": "node01"})
-    address = fields.String(required=True, metadata={"example": "127.0.0.1"})
-    cpu = fields.Integer(required=True)
-    mem = fields.Integer(required=True, metadata={"description": "MB"})
-    disks = fields.List(fields.Nested(HostDisk))
-    networks = fields.List(fields.String())
-    labels = fields.Dict(keys=fields.String(), values=fields.String())
-    state = fields.String(metadata={"enum": ["up", "drain", "down"]})
-
-
-class HostPatch(Schema):
-    state = fields.String(metadata={"enum": ["up", "drain", "down"]})
-    labels = fields.Dict(keys=fields.String(), values=fields.String())
-
-
-class HostDiskState(HostDisk):
     free = fields.Boolean(metadata={"description": "no node holds it"})
 
 
-class Host(HostIn):
-    disks = fields.List(fields.Nested(HostDiskState))
-    allocated = fields.Dict()
-    free = fields.Dict()
-    nodes = fields.List(fields.Dict())
+class Resources(Schema):
+    cpu = fields.Integer()
+    mem = fields.Integer()
+    disks = fields.Integer()
+
+
+class HostNode(Schema):
+    instance = fields.String()
+    node = fields.String()
+    cpu = fields.Integer()
+    mem = fields.Integer()
+
+
+class HostOut(Schema):
+    name = fields.String()
+    address = fields.String()
+    cpu = fields.Integer()
+    mem = fields.Integer(metadata={"description": "MB"})
+    disks = fields.List(fields.Nested(HostDiskOut))
+    networks = fields.List(fields.String())
+    labels = fields.Dict(keys=fields.String(), values=fields.String())
+    state = fields.String(metadata={"enum": list(HOST_STATES)})
+    state_reason = fields.String(
+        allow_none=True, metadata={"description": "why (a silent agent, an admin's drain)"}
+    )
+    state_since = fields.String(allow_none=True)
+    agent = fields.Nested(
+        "HostAgent",
+        allow_none=True,
+        metadata={"description": "the host's agent as it last reported; null: never (unmanaged)"},
+    )
+    allocated = fields.Nested(Resources)
+    free = fields.Nested(Resources)
+    nodes = fields.List(fields.Nested(HostNode), metadata={"description": "on GET of one host"})
     created_at = fields.String()
 
 
-class Hosts(Schema):
-    hosts = fields.List(fields.Nested(Host))
+class HostAgent(Schema):
+    driver = fields.String(metadata={"enum": ["podman", "process"]})
+    machine = fields.String()
+    pid = fields.String()
+    started_at = fields.String()
+    last_seen = fields.String()
 
 
-class NetworkIn(Schema):
-    name = fields.String(required=True, metadata={"example": "lan"})
+class HostsOut(Schema):
+    hosts = fields.List(fields.Nested(HostOut))
+
+
+class NetworkIn(Strict):
+    name = _name(names.NETWORK_NAME, required=True, metadata={"example": "lan"})
     cidr = fields.String(required=True, metadata={"example": "10.0.0.0/24"})
+    gateway = fields.String(allow_none=True, load_default=None)
+    bridge = _name(names.INTERFACE_NAME, allow_none=True, load_default=None)
+    reserved = fields.List(
+        fields.String(),
+        load_default=list,
+        validate=validate.Length(max=1024),
+        metadata={"description": "addresses or ranges a-b in the cidr that are not handed out"},
+    )
+
+    @validates("cidr")
+    def _a_network(self, value: str, **_) -> None:
+        try:
+            network = ipaddress.ip_network(value, strict=True)
+        except ValueError as exc:
+            raise ValidationError(f"must be a network like 10.0.0.0/24 ({exc})") from None
+        if network.num_addresses < 4:
+            raise ValidationError("must be a network like 10.0.0.0/24 (too small)")
+
+    @validates_schema(skip_on_field_errors=False)
+    def _inside(self, data: dict, **_) -> None:
+        try:
+            cidr = ipaddress.ip_network(data.get("cidr"), strict=True)
+        except (TypeError, ValueError):
+            cidr = None  # reported by _a_network (or as missing)
+        found: dict[str, Any] = {}
+        gateway = data.get("gateway")
+        if gateway is not None:
+            try:
+                address = ipaddress.ip_address(gateway)
+                if cidr is not None and address not in cidr:
+                    raise ValueError("outside the network")
+            except ValueError as exc:
+                found["gateway"] = [f"must be an address in cidr ({exc})"]
+        for i, item in enumerate(data.get("reserved") or []):
+            problem = _reserved_problem(item, cidr)
+            if problem:
+                found.setdefault("reserved", {})[i] = [problem]
+        if found:
+            raise ValidationError(found)
+
+    @post_load
+    def _normalized(self, data: dict, **_) -> dict:
+        return {**data, "cidr": str(ipaddress.ip_network(data["cidr"], strict=True))}
+
+
+def _reserved_problem(
+    item: str, cidr: ipaddress.IPv4Network | ipaddress.IPv6Network | None
+) -> str | None:
+    """Why ``item`` is not an address or a range ``a-b`` inside ``cidr``; None if it is."""
+    first, _, last = item.partition("-")
+    try:
+        low = ipaddress.ip_address(first.strip())
+        high = ipaddress.ip_address((last or first).strip())
+        if cidr is not None and (low not in cidr or high not in cidr or high < low):
+            raise ValueError("outside the network or reversed")
+    except ValueError as exc:
+        return f"must be an address or range a-b in the cidr ({exc})"
+    return None
+
+
+class NetworkUser(Schema):
+    address = fields.String()
+    device = fields.String()
+    node = fields.String()
+    instance = fields.String()
+
+
+class NetworkOut(Schema):
+    name = fields.String()
+    cidr = fields.String()
     gateway = fields.String(allow_none=True)
     bridge = fields.String(allow_none=True)
     reserved = fields.List(fields.String())
-
-
-class Network(NetworkIn):
-    size = fields.Integer()
+    size = fields.Integer(metadata={"description": "addresses that can be handed out"})
     used = fields.Integer()
     free = fields.Integer()
-    holders = fields.List(fields.Dict())
+    holders = fields.List(fields.Nested(NetworkUser))
 
 
-class Networks(Schema):
-    networks = fields.List(fields.Nested(Network))
+class NetworksOut(Schema):
+    networks = fields.List(fields.Nested(NetworkOut))
 
 
-class UserIn(Schema):
-    name = fields.String(required=True, metadata={"example": "alice"})
-    role = fields.String(metadata={"enum": ["admin", "user"]})
+# ----------------------------------------------------------------------------- users
 
 
-class User(Schema):
+class UserIn(Strict):
+    name = _name(names.USER_NAME, required=True, metadata={"example": "alice"})
+    role = fields.String(
+        load_default="user", validate=validate.OneOf(ROLES, error="must be one of {choices}")
+    )
+
+
+class UserOut(Schema):
     name = fields.String()
-    role = fields.String()
-    token = fields.String(metadata={"description": "shown once, at creation"})
+    role = fields.String(metadata={"enum": list(ROLES)})
 
 
-class Users(Schema):
-    users = fields.List(fields.Nested(User))
+class UserCreated(UserOut):
+    token = fields.String(metadata={"description": "the bearer token, shown this once"})
 
 
-class Health(Schema):
-    status = fields.String()
-    web = fields.String()
-    database = fields.String()
-    broker = fields.String()
+class UsersOut(Schema):
+    users = fields.List(fields.Nested(UserOut))
+
+
+# ----------------------------------------------------------------------------- health
+
+
+class HealthOut(Schema):
+    status = fields.String(metadata={"enum": ["ok", "degraded"]})
+    web = fields.String(metadata={"enum": ["ok"]})
+    database = fields.String(metadata={"enum": ["ok", "unreachable"]})
+    broker = fields.String(metadata={"enum": ["ok", "unreachable"]})

@@ -29,6 +29,7 @@ from bigdata_paas.models import Event, Instance, LogLine, Service, User, new_ins
 from bigdata_paas.operations.allocations import compute, node_demands
 from bigdata_paas.operations.lifecycle.transitions import advance
 from bigdata_paas.operations.services import check_node_options, get_service, render_instance
+from bigdata_paas.operations.users import Caller
 from bigdata_paas.placement import NoFit
 from bigdata_paas.rendering import validate_spec
 from bigdata_paas.runtime import Runtime
@@ -43,7 +44,7 @@ def _ready(service: Service) -> None:
 
 
 def dry_render(
-    rt: Runtime, service: Service, values: Any, user: User, instance_id: str
+    rt: Runtime, service: Service, values: Any, user: Caller, instance_id: str
 ) -> tuple[dict, dict]:
     """Validate options and render the spec as the prepare step will; (merged, spec)."""
     merged, spec = render_instance(
@@ -71,7 +72,7 @@ def dry_render(
 class Launch:
     """What a launch answered: the instance, and whether an earlier launch made it."""
 
-    instance: Instance
+    instance: dict
     replayed: bool = False
 
 
@@ -83,7 +84,7 @@ def launch_digest(name: str, version: str, values: Any) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _keyed(session: Session, user: User, key: str) -> Instance | None:
+def _keyed(session: Session, user: Caller, key: str) -> Instance | None:
     return session.scalar(
         select(Instance).where(Instance.user_id == user.id, Instance.idempotency_key == key)
     )
@@ -97,13 +98,12 @@ def _replay(instance: Instance, key: str, digest: str) -> Launch:
             "with a different service, version or options; use a new key for a new launch",
             details={"instance": instance.id},
         )
-    return Launch(instance, replayed=True)
+    return Launch(instance.to_dict(), replayed=True)
 
 
 def launch_instance(
     rt: Runtime,
-    session: Session,
-    user: User,
+    user: Caller,
     name: str,
     version: str,
     values: Any,
@@ -115,6 +115,19 @@ def launch_instance(
     again (same service, version and options) or refused with a conflict (anything else);
     the unique (user, key) constraint settles two concurrent launches with one key.
     """
+    with rt.db.session() as session:
+        return _launch(rt, session, user, name, version, values, idempotency_key)
+
+
+def _launch(
+    rt: Runtime,
+    session: Session,
+    user: Caller,
+    name: str,
+    version: str,
+    values: Any,
+    idempotency_key: str | None,
+) -> Launch:
     digest = launch_digest(name, version, values) if idempotency_key else None
     if idempotency_key:
         existing = _keyed(session, user, idempotency_key)
@@ -160,6 +173,9 @@ def launch_instance(
             message="accepted; pipeline enqueued",
         )
     )
+    # The answer is read before the commit: once the pipeline is published the launch has
+    # happened, and no later database error may turn it into a 503.
+    answer = instance.to_dict()
     session.commit()
     try:
         publish_launch(rt.celery, instance_id)
@@ -168,11 +184,18 @@ def launch_instance(
         session.execute(delete(Instance).where(Instance.id == instance_id))
         session.commit()
         raise
-    return Launch(instance)
+    return Launch(answer)
 
 
-def plan(rt: Runtime, session: Session, user: User, name: str, version: str, values: Any) -> dict:
+def plan(rt: Runtime, user: Caller, name: str, version: str, values: Any) -> dict:
     """Render and place without allocating: what would run where, or why it cannot."""
+    with rt.db.session() as session:
+        return _plan(rt, session, user, name, version, values)
+
+
+def _plan(
+    rt: Runtime, session: Session, user: Caller, name: str, version: str, values: Any
+) -> dict:
     service = get_service(session, name, version)
     _ready(service)
     _, spec = dry_render(rt, service, values, user, new_instance_id())
@@ -212,60 +235,51 @@ def plan(rt: Runtime, session: Session, user: User, name: str, version: str, val
     }
 
 
-def visible_instances(user: User):
+def visible_instances(user: Caller):
     query = select(Instance)
     if not user.is_admin:
         query = query.where(Instance.user_id == user.id)
     return query
 
 
-def list_instances(session: Session, user: User, args: dict, default_size: int) -> dict:
-    """One page of the instances ``user`` may see, newest first."""
-    problems = []
-
-    def number(key: str, default: int, high: int) -> int:
-        raw = args.get(key, str(default))
-        # isdigit() alone admits "²" (int() refuses it) and 5000-digit strings (int() refuses)
-        if not (raw.isascii() and raw.isdigit()) or len(raw) > 18 or not 1 <= int(raw) <= high:
-            problems.append({"field": key, "message": f"must be an integer 1..{high}"})
-            return default
-        return int(raw)
-
-    page, size = number("page", 1, 10**6), number("per_page", default_size, 500)
+def list_instances(
+    rt: Runtime,
+    user: Caller,
+    page: int = 1,
+    per_page: int | None = None,
+    service: str | None = None,
+    version: str | None = None,
+    status: str | None = None,
+    owner: str | None = None,
+) -> dict:
+    """One page of the instances ``user`` may see, newest first, filtered by whatever is
+    given; ``per_page`` defaults to PAAS_PAGE_SIZE. Only admins filter by ``owner``."""
+    if owner is not None and not user.is_admin:
+        raise ValidationError([{"field": "user", "message": "only admins can filter by user"}])
+    size = per_page or rt.config.PAGE_SIZE
     query = visible_instances(user)
-    for key, column in (
-        ("service", Instance.service_name),
-        ("version", Instance.service_version),
-        ("status", Instance.status),
+    for value, column in (
+        (service, Instance.service_name),
+        (version, Instance.service_version),
+        (status, Instance.status),
     ):
-        if key in args:
-            if key == "status" and args[key] not in states.STATUSES:
-                problems.append(
-                    {"field": "status", "message": f"must be one of {', '.join(states.STATUSES)}"}
-                )
-            query = query.where(column == args[key])
-    if "user" in args:
-        if not user.is_admin:
-            problems.append({"field": "user", "message": "only admins can filter by user"})
-        query = query.join(User, User.id == Instance.user_id).where(User.name == args["user"])
-    if problems:
-        raise ValidationError(problems)
-    total = session.scalar(select(func.count()).select_from(query.subquery()))
-    rows = session.scalars(
-        query.options(selectinload(Instance.user))
-        .order_by(Instance.created_at.desc(), Instance.id)
-        .offset((page - 1) * size)
-        .limit(size)
-    )
-    return {
-        "items": [i.to_dict(with_nodes=False) for i in rows],
-        "page": page,
-        "per_page": size,
-        "total": total,
-    }
+        if value is not None:
+            query = query.where(column == value)
+    if owner is not None:
+        query = query.join(User, User.id == Instance.user_id).where(User.name == owner)
+    with rt.db.session() as session:
+        total = session.scalar(select(func.count()).select_from(query.subquery()))
+        rows = session.scalars(
+            query.options(selectinload(Instance.user))
+            .order_by(Instance.created_at.desc(), Instance.id)
+            .offset((page - 1) * size)
+            .limit(size)
+        )
+        items = [i.to_dict(with_nodes=False) for i in rows]
+    return {"items": items, "page": page, "per_page": size, "total": total}
 
 
-def get_instance(session: Session, user: User, instance_id: str) -> Instance:
+def get_instance(session: Session, user: Caller, instance_id: str) -> Instance:
     """The instance, if ``user`` may see it (another user's is not found, not forbidden)."""
     instance = session.scalar(visible_instances(user).where(Instance.id == instance_id))
     if instance is None:
@@ -273,125 +287,142 @@ def get_instance(session: Session, user: User, instance_id: str) -> Instance:
     return instance
 
 
-def events(session: Session, instance: Instance) -> list[dict]:
-    rows = session.scalars(select(Event).where(Event.instance_id == instance.id).order_by(Event.id))
-    return [e.to_dict() for e in rows]
+def describe_instance(rt: Runtime, user: Caller, instance_id: str) -> dict:
+    """Status, options, nodes with their hosts, and the error of a failed one."""
+    with rt.db.session() as session:
+        return get_instance(session, user, instance_id).to_dict()
 
 
-def logs(session: Session, instance: Instance, after: str | None, limit: int = 1000) -> dict:
+def events(rt: Runtime, user: Caller, instance_id: str) -> list[dict]:
+    """Every status change of the instance, oldest first."""
+    with rt.db.session() as session:
+        instance = get_instance(session, user, instance_id)
+        rows = session.scalars(
+            select(Event).where(Event.instance_id == instance.id).order_by(Event.id)
+        )
+        return [e.to_dict() for e in rows]
+
+
+def logs(
+    rt: Runtime, user: Caller, instance_id: str, after: int | None = None, limit: int = 1000
+) -> dict:
     """Orquestrator output lines; ``after`` = the last id seen, to follow new lines."""
-    # ASCII digits only, and below 2**63: SQLite integers are 64-bit
-    if after is not None and not (after.isascii() and after.isdigit() and len(after) <= 18):
-        raise ValidationError("must be a log line id", field="after")
-    query = select(LogLine).where(LogLine.instance_id == instance.id)
-    if after:
-        query = query.where(LogLine.id > int(after))
-    lines = [line.to_dict() for line in session.scalars(query.order_by(LogLine.id).limit(limit))]
-    return {"lines": lines, "last": lines[-1]["id"] if lines else (int(after) if after else 0)}
+    with rt.db.session() as session:
+        instance = get_instance(session, user, instance_id)
+        query = select(LogLine).where(LogLine.instance_id == instance.id)
+        if after:
+            query = query.where(LogLine.id > after)
+        rows = session.scalars(query.order_by(LogLine.id).limit(limit))
+        lines = [line.to_dict() for line in rows]
+    return {"lines": lines, "last": lines[-1]["id"] if lines else (after or 0)}
 
 
-def destroy_instance(rt: Runtime, session: Session, instance: Instance) -> Instance:
+def destroy_instance(rt: Runtime, user: Caller, instance_id: str) -> dict:
     """Mark the instance destroying and hand it to the orquestrator worker."""
-    previous = instance.status
-    if previous == states.DESTROYING:
-        return instance
-    if previous not in states.DESTROYABLE:
-        raise Conflict(f"instance {instance.id} is {previous}; it cannot be destroyed")
-    if not advance(
-        session,
-        instance.id,
-        "destroy",
-        states.DESTROYING,
-        f"destroy requested (was {previous})",
-        source=previous,
-    ):
-        raise Conflict(f"instance {instance.id} changed status; try again")
-    session.commit()
-    try:
-        publish_destroy(rt.celery, instance.id)
-    except PaasError:
-        advance(
+    with rt.db.session() as session:
+        instance = get_instance(session, user, instance_id)
+        previous = instance.status
+        if previous == states.DESTROYING:
+            return instance.to_dict()
+        if previous not in states.DESTROYABLE:
+            raise Conflict(f"instance {instance.id} is {previous}; it cannot be destroyed")
+        if not advance(
             session,
             instance.id,
             "destroy",
-            previous,
-            "destroy not started: broker unreachable",
-            source=states.DESTROYING,
-        )
+            states.DESTROYING,
+            f"destroy requested (was {previous})",
+            source=previous,
+        ):
+            raise Conflict(f"instance {instance.id} changed status; try again")
         session.commit()
-        raise
-    session.refresh(instance)
-    return instance
-
-
-def destroy_every_instance(rt: Runtime, session: Session) -> list[dict]:
-    """Ask for the destroy of every instance not destroyed yet, oldest first (an operator
-    clearing a deployment, the demo's ``paas destroy-all``); one line of what happened each:
-    ``{"id", "service", "version", "status"}``, plus ``error`` where it was refused."""
-    found = list(
-        session.scalars(
-            select(Instance)
-            .where(Instance.status != states.DESTROYED)
-            .order_by(Instance.created_at, Instance.id)
-        )
-    )
-    done = []
-    for instance in found:
-        line = {
-            "id": instance.id,
-            "service": instance.service_name,
-            "version": instance.service_version,
-        }
+        session.refresh(instance)
+        answer = instance.to_dict()
         try:
-            line["status"] = destroy_instance(rt, session, instance).status
+            publish_destroy(rt.celery, instance.id)
+        except PaasError:
+            advance(
+                session,
+                instance.id,
+                "destroy",
+                previous,
+                "destroy not started: broker unreachable",
+                source=states.DESTROYING,
+            )
+            session.commit()
+            raise
+    return answer
+
+
+def destroy_every_instance(rt: Runtime, user: Caller) -> list[dict]:
+    """Ask for the destroy of every instance ``user`` may see that is not destroyed yet,
+    oldest first (an admin clearing a deployment: ``paas destroy-all``); one line of what
+    happened each: ``{"id", "service", "version", "status"}``, plus ``error`` where it was
+    refused."""
+    with rt.db.session() as session:
+        found = [
+            {"id": i.id, "service": i.service_name, "version": i.service_version}
+            for i in session.scalars(
+                visible_instances(user)
+                .where(Instance.status != states.DESTROYED)
+                .order_by(Instance.created_at, Instance.id)
+            )
+        ]
+    for line in found:
+        try:
+            line["status"] = destroy_instance(rt, user, line["id"])["status"]
         except PaasError as exc:
-            session.rollback()
-            line["status"] = instance.status
             line["error"] = exc.message
-        done.append(line)
-    return done
+    return found
 
 
-def retry_instance(rt: Runtime, session: Session, instance: Instance) -> Instance:
+def retry_instance(rt: Runtime, user: Caller, instance_id: str) -> dict:
     """Run a failed instance again from its failed step.
 
     Failure released every allocation, so a failed schedule or run goes back
     to the queue to be placed again; a failed prepare renders again.
     """
-    if instance.status != states.FAILED:
-        raise Conflict(f"instance {instance.id} is {instance.status}; only a failed one retries")
-    if instance.failed_step not in states.RETRY_FROM:
-        raise Conflict(f"instance {instance.id} failed at {instance.failed_step}; it cannot retry")
-    status, first = states.RETRY_FROM[instance.failed_step]
-    step, reason = instance.failed_step, instance.error
-    if not advance(
-        session,
-        instance.id,
-        "retry",
-        status,
-        f"retry from {first} after: {reason}"[:4000],
-        failed_step=None,
-        error=None,
-        started_at=None,
-        run_token=None,
-        wait_reason=None,
-    ):
-        raise Conflict(f"instance {instance.id} changed status; try again")
-    session.commit()
-    try:
-        publish_chain(rt.celery, instance.id, first)
-    except PaasError:
-        advance(
+    with rt.db.session() as session:
+        instance = get_instance(session, user, instance_id)
+        if instance.status != states.FAILED:
+            raise Conflict(
+                f"instance {instance.id} is {instance.status}; only a failed one retries"
+            )
+        if instance.failed_step not in states.RETRY_FROM:
+            raise Conflict(
+                f"instance {instance.id} failed at {instance.failed_step}; it cannot retry"
+            )
+        status, first = states.RETRY_FROM[instance.failed_step]
+        step, reason = instance.failed_step, instance.error
+        if not advance(
             session,
             instance.id,
             "retry",
-            states.FAILED,
-            "retry not started: broker unreachable",
-            source=status,
-            failed_step=step,
-            error=reason,
-        )
+            status,
+            f"retry from {first} after: {reason}"[:4000],
+            failed_step=None,
+            error=None,
+            started_at=None,
+            run_token=None,
+            wait_reason=None,
+        ):
+            raise Conflict(f"instance {instance.id} changed status; try again")
         session.commit()
-        raise
-    session.refresh(instance)
-    return instance
+        session.refresh(instance)
+        answer = instance.to_dict()
+        try:
+            publish_chain(rt.celery, instance.id, first)
+        except PaasError:
+            advance(
+                session,
+                instance.id,
+                "retry",
+                states.FAILED,
+                "retry not started: broker unreachable",
+                source=status,
+                failed_step=step,
+                error=reason,
+            )
+            session.commit()
+            raise
+    return answer

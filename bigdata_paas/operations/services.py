@@ -18,7 +18,6 @@ from bigdata_paas.errors import (
     ValidationError,
 )
 from bigdata_paas.models import Instance, Service
-from bigdata_paas.names import SERVICE_NAME, VERSION
 from bigdata_paas.nodes import spec_problems
 from bigdata_paas.rendering import (
     TRIAL_INSTANCE_ID,
@@ -38,33 +37,18 @@ YAML_TYPES = {"application/yaml", "application/x-yaml", "text/yaml", "text/x-yam
 OPTIONS_UPLOAD_TYPES = ("application/x-www-form-urlencoded",)
 
 
-def check_name(name: Any, version: Any) -> list[dict[str, str]]:
-    problems = []
-    if not SERVICE_NAME.matches(name):
-        problems.append({"field": "name", "message": SERVICE_NAME.message})
-    if not VERSION.matches(version):
-        problems.append({"field": "version", "message": VERSION.message})
-    return problems
+def register_service(rt: Runtime, name: str, version: str, description: str = "") -> dict:
+    """Add ``name``/``version`` to the catalog; 409 if it exists.
 
-
-def register_service(session: Session, body: Any) -> Service:
-    """Add ``{name, version, description}`` to the catalog; 409 if it exists."""
-    if not isinstance(body, dict):
-        raise ValidationError("body must be a JSON object with name, version, description")
-    problems = check_name(body.get("name"), body.get("version"))
-    description = body.get("description", "")
-    if not isinstance(description, str) or len(description) > 2000:
-        problems.append({"field": "description", "message": "must be a string of <= 2000 chars"})
-    unknown = sorted(set(body) - {"name", "version", "description"})
-    problems += [{"field": key, "message": "unknown field"} for key in unknown]
-    if problems:
-        raise ValidationError(problems)
-    if find_service(session, body["name"], body["version"]) is not None:
-        raise Conflict(f"service {body['name']}/{body['version']} already exists")
-    service = Service(name=body["name"], version=body["version"], description=description)
-    session.add(service)
-    session.commit()
-    return service
+    The values are checked by the caller (the API's ``ServiceIn``).
+    """
+    with rt.db.session() as session:
+        if find_service(session, name, version) is not None:
+            raise Conflict(f"service {name}/{version} already exists")
+        service = Service(name=name, version=version, description=description)
+        session.add(service)
+        session.commit()
+        return service.to_dict()
 
 
 def find_service(session: Session, name: str, version: str) -> Service | None:
@@ -78,26 +62,59 @@ def get_service(session: Session, name: str, version: str) -> Service:
     return service
 
 
-def catalog(session: Session) -> list[dict]:
+def catalog(rt: Runtime) -> list[dict]:
     """Every service name with its versions."""
-    rows = session.execute(
-        select(Service.name, Service.version, Service.description).order_by(
-            Service.name, Service.id
+    with rt.db.session() as session:
+        rows = session.execute(
+            select(Service.name, Service.version, Service.description).order_by(
+                Service.name, Service.id
+            )
         )
-    )
-    by_name: dict[str, dict] = {}
-    for name, version, description in rows:
-        entry = by_name.setdefault(name, {"name": name, "versions": [], "description": ""})
-        entry["versions"].append(version)
-        entry["description"] = description
-    return list(by_name.values())
+        by_name: dict[str, dict] = {}
+        for name, version, description in rows:
+            entry = by_name.setdefault(name, {"name": name, "versions": [], "description": ""})
+            entry["versions"].append(version)
+            entry["description"] = description
+        return list(by_name.values())
 
 
-def versions(session: Session, name: str) -> list[Service]:
-    found = list(session.scalars(select(Service).where(Service.name == name).order_by(Service.id)))
-    if not found:
+def versions(rt: Runtime, name: str) -> dict:
+    """Every version of the service ``name``, described."""
+    with rt.db.session() as session:
+        found = session.scalars(select(Service).where(Service.name == name).order_by(Service.id))
+        described = [service.to_dict() for service in found]
+    if not described:
         raise NotFound(f"service {name} not found")
-    return found
+    return {"name": name, "versions": described}
+
+
+def describe_service(rt: Runtime, name: str, version: str) -> dict:
+    """Which parts of one service version are set."""
+    with rt.db.session() as session:
+        return get_service(session, name, version).to_dict()
+
+
+def _part(rt: Runtime, name: str, version: str, part: str) -> Service:
+    """The service, which must have ``part`` (template, options, orquestrator) set."""
+    with rt.db.session() as session:
+        service = get_service(session, name, version)
+    if getattr(service, part) is None:
+        raise NotFound(f"service {name}/{version} has no {part} yet")
+    return service
+
+
+def read_template(rt: Runtime, name: str, version: str) -> tuple[str, str]:
+    """The raw template and its format (json or yaml)."""
+    service = _part(rt, name, version, "template")
+    return service.template, service.template_format
+
+
+def read_options(rt: Runtime, name: str, version: str) -> dict:
+    return _part(rt, name, version, "options").options
+
+
+def read_orquestrator(rt: Runtime, name: str, version: str) -> str:
+    return _part(rt, name, version, "orquestrator").orquestrator
 
 
 def decode_text(raw: bytes, what: str) -> str:
@@ -175,53 +192,62 @@ def template_format(content_type: str | None) -> str:
 
 
 def set_template(
-    rt: Runtime, session: Session, service: Service, raw: bytes, content_type: str, user: str
-) -> Service:
+    rt: Runtime, name: str, version: str, raw: bytes, content_type: str, user: str
+) -> dict:
     """Store a template after a syntax check and, with options set, a sandboxed test render."""
-    text = decode_text(raw, "template")
-    fmt = template_format(content_type)
-    check_syntax(text)
-    if service.options is not None:
-        check_template(rt, service, text, fmt, service.options, user)
-    service.template, service.template_format = text, fmt
-    session.commit()
-    return service
+    with rt.db.session() as session:
+        service = get_service(session, name, version)
+        text = decode_text(raw, "template")
+        fmt = template_format(content_type)
+        check_syntax(text)
+        if service.options is not None:
+            check_template(rt, service, text, fmt, service.options, user)
+        service.template, service.template_format = text, fmt
+        session.commit()
+        return service.to_dict()
 
 
-def set_options(
-    rt: Runtime, session: Session, service: Service, doc: Any, user: str
-) -> tuple[Service, list[dict[str, str]]]:
+def set_options(rt: Runtime, name: str, version: str, doc: Any, user: str) -> dict:
     """Store a validated options document; the template must still render with its defaults.
 
-    Returns the service and the warnings about what the stored document leaves out (stale
+    The answer is the service with ``warnings``: what the stored document leaves out (stale
     descriptions).
     """
-    normalized, warnings = check_options_document(doc)
-    if service.template is not None:
-        try:
-            check_template(rt, service, service.template, service.template_format, normalized, user)
-        except TemplateError as exc:
-            raise TemplateError(
-                f"the template does not render with these defaults: {exc.reason}", line=exc.line
-            ) from None
-    service.options = normalized
-    session.commit()
-    return service, warnings
+    with rt.db.session() as session:
+        service = get_service(session, name, version)
+        normalized, warnings = check_options_document(doc)
+        if service.template is not None:
+            try:
+                check_template(
+                    rt, service, service.template, service.template_format, normalized, user
+                )
+            except TemplateError as exc:
+                raise TemplateError(
+                    f"the template does not render with these defaults: {exc.reason}",
+                    line=exc.line,
+                ) from None
+        service.options = normalized
+        session.commit()
+        return {**service.to_dict(), "warnings": warnings}
 
 
 def set_orquestrator(
-    session: Session,
-    service: Service,
-    raw: bytes,
-    timeout: str | None = None,
-    max_timeout: float = 86400,
-) -> Service:
-    """Store the orquestrator (a Python script must at least parse) and its own time limit."""
-    seconds = None
-    if timeout is not None:
-        if not timeout.isascii() or not timeout.isdigit() or not 1 <= int(timeout) <= max_timeout:
-            raise ValidationError(f"must be whole seconds, 1..{int(max_timeout)}", field="timeout")
-        seconds = int(timeout)
+    rt: Runtime, name: str, version: str, raw: bytes, timeout: int | None = None
+) -> dict:
+    """Store the orquestrator (a Python script must at least parse) and its own time limit.
+
+    ``timeout``: seconds a command of this service may run, None for the default; its bounds
+    are checked by the caller (the API's ``ScriptQuery``).
+    """
+    with rt.db.session() as session:
+        service = get_service(session, name, version)
+        service.orquestrator, service.orquestrator_timeout = check_script(raw), timeout
+        session.commit()
+        return service.to_dict()
+
+
+def check_script(raw: bytes) -> str:
+    """The orquestrator's text; a Python script (no #! line, or a python one) must parse."""
     text = decode_text(raw, "orquestrator")
     first = text.split("\n", 1)[0]
     if not first.startswith("#!") or "python" in first:
@@ -235,22 +261,21 @@ def set_orquestrator(
             raise ValidationError(
                 f"orquestrator cannot be parsed: {exc}", field="orquestrator"
             ) from None
-    service.orquestrator, service.orquestrator_timeout = text, seconds
-    session.commit()
-    return service
+    return text
 
 
-def delete_service(session: Session, service: Service) -> None:
+def delete_service(rt: Runtime, name: str, version: str) -> None:
     """Remove a service; refused while a live instance uses it."""
-    live = session.scalar(
-        select(func.count())
-        .select_from(Instance)
-        .where(Instance.service_id == service.id, Instance.status.in_(states.LIVE))
-    )
-    if live:
-        raise Conflict(
-            f"service {service.name}/{service.version} is used by {live} live "
-            "instance(s); destroy them first"
+    with rt.db.session() as session:
+        service = get_service(session, name, version)
+        live = session.scalar(
+            select(func.count())
+            .select_from(Instance)
+            .where(Instance.service_id == service.id, Instance.status.in_(states.LIVE))
         )
-    session.delete(service)
-    session.commit()
+        if live:
+            raise Conflict(
+                f"service {name}/{version} is used by {live} live instance(s); destroy them first"
+            )
+        session.delete(service)
+        session.commit()

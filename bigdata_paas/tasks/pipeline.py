@@ -15,11 +15,19 @@ from flask import current_app
 from kombu.exceptions import OperationalError as BrokerOperationalError
 from sqlalchemy.exc import OperationalError as DatabaseOperationalError
 
+from bigdata_paas.errors import DatabaseUnavailable
 from bigdata_paas.operations.lifecycle import queueing, recovery, running, steps, transitions
 
 log = logging.getLogger(__name__)
 
-TRANSIENT = (DatabaseOperationalError, BrokerOperationalError, ConnectionError)
+#: the database or the broker blinking: a session's failure is DatabaseUnavailable
+#: (db.Database.session), a statement outside one an OperationalError
+TRANSIENT = (
+    DatabaseUnavailable,
+    DatabaseOperationalError,
+    BrokerOperationalError,
+    ConnectionError,
+)
 RETRY = {
     "autoretry_for": TRANSIENT,
     "retry_backoff": 1,

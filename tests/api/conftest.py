@@ -45,8 +45,7 @@ def shared_user(shared_app):
     """Make a user (role ``user`` unless told) of the module's app; return its auth headers."""
 
     def make(name: str | None = None, role: str = "user") -> dict[str, str]:
-        with shared_app.extensions["paas"].db.session() as session:
-            _user, token = create_user(session, name or f"u{uuid.uuid4().hex[:8]}", role)
-        return bearer(token)
+        rt = shared_app.extensions["paas"]
+        return bearer(create_user(rt, name or f"u{uuid.uuid4().hex[:8]}", role)["token"])
 
     return make

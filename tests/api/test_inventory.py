@@ -139,7 +139,7 @@ def test_add_host_duplicate_is_409_and_keeps_the_first(client, admin):
         ({"disks": [{"name": "a"}, {"name": "b"}, {"name": "a"}]}, {"disks[2].name"}),
         ({"disks": [{"name": "a", "size": -1}]}, {"disks[0].size"}),
         ({"disks": [{"name": "a", "type": 5}]}, {"disks[0].type"}),
-        ({"disks": [{"name": "a", "speed": 5}]}, {"disks[0]"}),
+        ({"disks": [{"name": "a", "speed": 5}]}, {"disks[0].speed"}),
         ({"disks": ["sdb"]}, {"disks[0]"}),
         ({"disks": "sdb"}, {"disks"}),
         ({"networks": "lan"}, {"networks"}),

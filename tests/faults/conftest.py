@@ -383,3 +383,85 @@ def rabbit_node() -> Iterator[RabbitNode]:
     finally:
         node.halt()
         shutil.rmtree(root, ignore_errors=True)
+
+
+PG_BIN = Path("/usr/lib/postgresql")
+
+
+def pg_tool(name: str) -> str | None:
+    """The newest installed PostgreSQL's ``name`` (initdb, pg_ctl), or None."""
+    found = sorted(PG_BIN.glob(f"*/bin/{name}"), key=lambda p: int(p.parts[-3]))
+    return str(found[-1]) if found else None
+
+
+class PostgresCluster:
+    """A PostgreSQL cluster of the test's own: initdb in a temp dir, its own port and socket
+    dir, listening on 127.0.0.1 only, trust auth; never the shared server.
+
+    ``stop`` and ``start`` keep the data dir, as an operator's restart would (fast mode:
+    open connections are terminated, transactions in flight rolled back).
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root, self.data = root, root / "data"
+        self.port = free_port()
+        shutil.chown(root, "postgres", "postgres")
+        self.as_postgres(
+            pg_tool("initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust",
+            "--no-sync", "-E", "UTF8",
+        )  # fmt: skip
+        self.options = f"-p {self.port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off"
+        self.admin_url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+        self.url = f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/paas"
+
+    def as_postgres(self, *args: str) -> None:
+        result = subprocess.run(
+            ["runuser", "-u", "postgres", "--", *args],
+            cwd=self.root,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+
+    def pg_ctl(self, *args: str) -> None:
+        log = str(self.root / "server.log")
+        self.as_postgres(pg_tool("pg_ctl"), "-D", str(self.data), "-l", log, "-w", *args)
+
+    def start(self) -> None:
+        """Start the server; return once it accepts connections."""
+        self.pg_ctl("-o", self.options, "start")
+
+    def stop(self, mode: str = "fast") -> None:
+        """Stop the server; return once it is down."""
+        self.pg_ctl("-m", mode, "stop")
+
+    def create_database(self) -> None:
+        import psycopg
+
+        with psycopg.connect(self.admin_url, autocommit=True) as conn:
+            conn.execute("CREATE DATABASE paas")
+
+    def log(self) -> str:
+        return (self.root / "server.log").read_text(errors="replace")
+
+
+@pytest.fixture
+def pg_cluster() -> Iterator[PostgresCluster]:
+    """A private PostgreSQL cluster, started, with an empty database ``paas``; stopped and
+    removed after the test."""
+    if pg_tool("initdb") is None or os.geteuid() != 0:
+        if REQUIRE_SERVICES:
+            pytest.fail("PAAS_REQUIRE_SERVICES=1 but no initdb to run as root")
+        pytest.skip("needs PostgreSQL's initdb and pg_ctl, run as root, for a private cluster")
+    root = Path(tempfile.mkdtemp(prefix="paas-pg-"))
+    cluster = PostgresCluster(root)
+    try:
+        cluster.start()
+        cluster.create_database()
+        yield cluster
+    finally:
+        with contextlib.suppress(AssertionError):
+            cluster.stop("immediate")
+        shutil.rmtree(root, ignore_errors=True)

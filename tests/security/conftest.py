@@ -56,8 +56,7 @@ def new_user(security_app):
     """Create a user of the module's app; return (name, auth headers)."""
 
     def make(name: str, role: str = "user") -> tuple[str, dict[str, str]]:
-        with security_app.extensions["paas"].db.session() as session:
-            _user, token = create_user(session, name, role)
+        token = create_user(security_app.extensions["paas"], name, role)["token"]
         return name, bearer(token)
 
     return make

@@ -59,6 +59,7 @@ EXPECTED: dict[tuple[str, str], dict[str, dict[str, int]]] = {
     # any user: the catalog, its documents, the docs, launch and plan
     ("GET", "/docs"): {"-": row(401, OK, OK, OK)},
     ("GET", "/openapi.json"): {"-": row(401, OK, OK, OK)},
+    ("GET", "/docs/assets/<path:filename>"): {"-": row(401, OK, OK, OK)},
     ("GET", "/services"): {"-": row(401, OK, OK, OK)},
     ("GET", "/services/<name>"): {"-": row(401, OK, OK, OK)},
     ("GET", "/services/<name>/<version>"): {"-": row(401, OK, OK, OK)},
@@ -244,6 +245,8 @@ def build_call(world: World, method: str, rule: str, target: str) -> Call:
     admin = world.headers["admin"]
     client = world.client
     reads = method == "GET"
+    if rule.startswith("/docs/assets/"):
+        return Call(rule.replace("<path:filename>", "swagger-ui-bundle.js"), {})
     if "<instance_id>" in rule:
         if reads:
             instance_id = world.instance[target]

@@ -47,6 +47,7 @@ BEFORE = [
         names.OPTION_NAME,
         lambda s: re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*", s),
     ),
+    (names.IDEMPOTENCY_KEY, lambda s: re.fullmatch(r"[\x21-\x7e]{1,255}", s)),
 ]
 
 EDGES = [
