@@ -142,8 +142,7 @@ def bench(env: dict, n: int, tmp: Path) -> dict[str, list[float]]:
     migrate(config.database_url)
     app = create_app(config)
     rt = app.extensions["paas"]
-    with rt.db.session() as session:
-        ensure_admin(session, ADMIN)
+    ensure_admin(rt, ADMIN)
     client = app.test_client()
     auth = {"Authorization": f"Bearer {ADMIN}"}
     api = "/bigdata/api/v1"

@@ -87,6 +87,17 @@ class Stack:
         return done.stdout
 
 
+def load_demo_inventory(stack: Stack, pool: tuple[str, str], folder: Path) -> str:
+    """``paas load-hosts examples/inventory.json`` with the network ``demo`` made first on
+    ``pool`` (cidr, gateway), a range of the test's own: the file's demo range stays the user's.
+    Returns what load-hosts printed."""
+    cidr, gateway = pool
+    own = folder / "demo-pool.json"
+    own.write_text(json.dumps({"networks": [{"name": "demo", "cidr": cidr, "gateway": gateway}]}))
+    stack.flask("load-hosts", str(own))
+    return stack.flask("load-hosts", "examples/inventory.json")
+
+
 def wait_healthy(stack: Stack, web: subprocess.Popen) -> None:
     def healthy() -> bool:
         if web.poll() is not None:

@@ -12,13 +12,12 @@ answers on its own address, as itself; the README's DELETE leaves nothing behind
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from bigdata_paas.agent.local import local_nodes
 from config import Config
 from tests.conftest import EXAMPLES, ask_node, local_link, node_pool, wait_until
+from tests.integration.conftest import load_demo_inventory
 
 pytestmark = pytest.mark.integration
 
@@ -36,10 +35,7 @@ DESTROY = "curl -X DELETE $API/instances/{id}"
 
 def test_original_readme_calls_register_and_launch(live_stack, tmp_path):
     cidr, gateway = node_pool()
-    own = tmp_path / "pool.json"
-    own.write_text(json.dumps({"networks": [{"name": "demo", "cidr": cidr, "gateway": gateway}]}))
-    live_stack.flask("load-hosts", str(own))
-    output = live_stack.flask("load-hosts", "examples/inventory.json")
+    output = load_demo_inventory(live_stack, (cidr, gateway), tmp_path)
     assert output.splitlines()[0] == (
         f"network demo: already exists as {cidr}, not 10.20.0.0/24, skipped"
     )
