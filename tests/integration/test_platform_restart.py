@@ -131,32 +131,47 @@ class Platform:
         return (self.log_dir / f"honcho-{self.starts}.log").read_text(errors="replace")[-4000:]
 
     def stop(self) -> None:
-        """Ctrl-C: SIGINT to every process of honcho's group; wait until all are gone."""
+        """Ctrl-C: SIGINT to honcho's process group; wait until every process of the platform
+        is gone (honcho runs each Procfile line in a session of its own)."""
         if self.honcho is None or self.honcho.poll() is not None:
             return
-        pgid = self.honcho.pid
-        os.killpg(pgid, signal.SIGINT)
+        os.killpg(self.honcho.pid, signal.SIGINT)
         try:
             self.honcho.wait(timeout=90)
         except subprocess.TimeoutExpired:
-            os.killpg(pgid, signal.SIGKILL)
-            self.honcho.wait()
+            self.kill()
             raise AssertionError(f"honcho did not stop on Ctrl-C: {self.log()}") from None
-
-        def gone() -> bool:
-            try:
-                os.killpg(pgid, 0)
-            except ProcessLookupError:
-                return True
-            return False
-
-        wait_until(gone, "every process of the platform to exit", timeout=60)
+        wait_until(
+            lambda: not platform_processes(self.data_dir),
+            lambda: f"every process of the platform to exit: {platform_processes(self.data_dir)}",
+            timeout=60,
+        )
 
     def kill(self) -> None:
-        if self.honcho is not None:
+        """The safety net: SIGKILL honcho and every process of this platform, whatever session
+        it runs in (never the nodes: their environment names no data dir)."""
+        if self.honcho is not None and self.honcho.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.honcho.pid, signal.SIGKILL)
             self.honcho.wait()
+        for pid in platform_processes(self.data_dir):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def platform_processes(data_dir: Path) -> list[int]:
+    """Live processes started with ``PAAS_DATA_DIR=<data_dir>`` (the platform's; not this
+    test's own process)."""
+    wanted = f"PAAS_DATA_DIR={data_dir}".encode()
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and int(entry) != os.getpid():
+            with contextlib.suppress(OSError):
+                if wanted in Path(f"/proc/{entry}/environ").read_bytes().split(b"\0"):
+                    stat = Path(f"/proc/{entry}/stat").read_bytes()
+                    if stat.rsplit(b")", 1)[-1].split()[0] != b"Z":
+                        found.append(int(entry))
+    return found
 
 
 def refused(port: int) -> bool:
