@@ -277,7 +277,7 @@ def main() -> int:
                     conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
                 from bench.pipeline import cleanup_queues
 
-                cleanup_queues(env)
+                cleanup_queues(env, hosts=HOSTS)
         load_after = os.getloadavg()
     broker = "filesystem + SQLite" if args.broker == "filesystem" else "RabbitMQ + PostgreSQL"
     print(f"3-node container service through the agents ({broker}), {n} launches, seconds")

@@ -395,13 +395,26 @@ def pg_database():
 @pytest.fixture
 def services_env(data_root, pg_database) -> Iterator[dict[str, str]]:
     """A deployment on PostgreSQL and RabbitMQ with queues unique to this test, which are
-    deleted (with their exchanges) afterwards."""
+    deleted (with their exchanges, the hosts' queues too) afterwards."""
     env = base_env(data_root / "var", PAAS_DATABASE_URL=pg_database, PAAS_BROKER_URL=AMQP_URL)
     yield env
+    drop_deployment_queues(env, pg_database)
+
+
+def drop_deployment_queues(env: dict[str, str], database_url: str) -> None:
+    """Delete a test deployment's queues (and exchanges) on the shared RabbitMQ: the pipeline's,
+    the orquestrator's, and each host's (a host's queue exists once the host was added: its
+    agent is asked to report there)."""
     from kombu import Connection
 
-    with Connection(AMQP_URL, connect_timeout=5) as conn:
-        for name in ("pipeline", "orquestrator"):
+    hosts: list[str] = []
+    with contextlib.suppress(Exception):
+        import psycopg
+
+        with psycopg.connect(database_url.replace("+psycopg", ""), connect_timeout=5) as db:
+            hosts = [row[0] for row in db.execute("SELECT name FROM hosts")]
+    with Connection(env["PAAS_BROKER_URL"], connect_timeout=5) as conn:
+        for name in ("pipeline", "orquestrator", *(f"host.{h}" for h in hosts)):
             # each on a fresh channel: deleting what does not exist closes the channel
             with contextlib.suppress(Exception), conn.channel() as channel:
                 channel.queue_delete(env["PAAS_QUEUE_PREFIX"] + name)
