@@ -3,7 +3,7 @@ beside the same three containers started with direct `podman run` calls in the s
 
     .venv/bin/python bench/agents.py                  # 20 launches, embedded broker + SQLite
     .venv/bin/python bench/agents.py --broker amqp    # RabbitMQ + PostgreSQL
-    .venv/bin/python bench/agents.py --quick          # 2 launches (smoke test)
+    .venv/bin/python bench/agents.py --quick          # 1 launch (smoke test)
 
 The platform runs as the Procfile runs it: a pipeline worker, an orquestrator worker
 (concurrency 2 each) and three host agents with the podman driver. Each round launches one
@@ -238,10 +238,10 @@ def bench(env: dict, n: int, tmp: Path) -> dict[str, list[float]]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n", type=int, default=20, help="launches")
-    parser.add_argument("--quick", action="store_true", help="2 launches")
+    parser.add_argument("--quick", action="store_true", help="1 launch (a smoke test)")
     parser.add_argument("--broker", choices=("filesystem", "amqp"), default="filesystem")
     args = parser.parse_args()
-    n = 2 if args.quick else args.n
+    n = 1 if args.quick else args.n
     with tempfile.TemporaryDirectory(prefix="paas-bench-agents-") as tmpdir:
         tmp = Path(tmpdir)
         os.chmod(tmp, 0o711)
