@@ -41,5 +41,9 @@ bench: install
 	$(BIN)/python bench/placement.py
 	$(BIN)/python bench/render.py
 
+# var holds the process driver's records of running nodes: forgetting them would orphan them.
 clean:
+	@if ls var/agents/*/state/records/*.json >/dev/null 2>&1; then \
+		echo "nodes still run (var/agents/*/state/records): with make run running, destroy them first:"; \
+		echo "  $(BIN)/flask --app wsgi paas destroy-all --wait"; exit 1; fi
 	rm -rf var .pytest_cache

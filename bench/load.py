@@ -452,11 +452,13 @@ def services_reachable() -> str | None:
     return None
 
 
-def cleanup_queues(prefix: str) -> None:
+def cleanup_queues(prefix: str, hosts: int = 0) -> None:
+    """Delete the run's queues: the platform's and each host's (adding a host asks its agent
+    to report on the host's durable queue)."""
     from kombu import Connection
 
     with Connection(AMQP, connect_timeout=5) as conn:
-        for name in ("pipeline", "orquestrator"):
+        for name in ("pipeline", "orquestrator", *(f"host.h{i:03d}" for i in range(hosts))):
             with contextlib.suppress(Exception), conn.channel() as channel:
                 channel.queue_delete(prefix + name)
                 channel.exchange_delete(prefix + name)
@@ -506,7 +508,7 @@ def main() -> None:
         finally:
             with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
                 conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
-            cleanup_queues(env["PAAS_QUEUE_PREFIX"])
+            cleanup_queues(env["PAAS_QUEUE_PREFIX"], hosts=args.capacity // NODES_PER_HOST)
     print(
         f"\nload benchmark: {args.n} threads released together against gunicorn"
         f" (2 gthread workers x {args.threads} threads), PostgreSQL + RabbitMQ,"

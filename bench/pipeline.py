@@ -302,7 +302,7 @@ def main() -> None:
 
                     with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
                         conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
-                    cleanup_queues(env)
+                    cleanup_queues(env, hosts=[f"h{i}" for i in range((3 * args.n) // 16 + 4)])
             label = "filesystem + SQLite" if broker == "filesystem" else "RabbitMQ + PostgreSQL"
             rows.append((label, platform, bare))
     print(
@@ -329,13 +329,15 @@ def main() -> None:
     print(json.dumps({label: {"platform": p, "bare": b} for label, p, b in rows}))
 
 
-def cleanup_queues(env: dict) -> None:
+def cleanup_queues(env: dict, hosts=()) -> None:
+    """Delete the run's queues: the platform's, the bare chain's, and each host's (adding a
+    host asks its agent to report on the host's durable queue)."""
     from kombu import Connection
 
     prefix = env["PAAS_QUEUE_PREFIX"]
     with Connection(AMQP) as conn:
         channel = conn.default_channel
-        for name in ("pipeline", "orquestrator", "bare"):
+        for name in ("pipeline", "orquestrator", "bare", *(f"host.{h}" for h in hosts)):
             try:
                 channel.queue_delete(prefix + name)
             except Exception:  # the queue may not exist

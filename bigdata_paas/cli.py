@@ -1,9 +1,10 @@
-"""Operator commands: ``flask --app wsgi paas setup|create-user|load-hosts|settings``."""
+"""Operator commands: ``flask --app wsgi paas setup|create-user|load-hosts|destroy-all|...``."""
 
 from __future__ import annotations
 
 import json
 import shutil
+import time
 from pathlib import Path
 
 import click
@@ -228,6 +229,67 @@ def init_cli(app: Flask) -> None:
             f"{path}: {added['network']} network(s) added, {skipped['network']} skipped; "
             f"{added['host']} host(s) added, {skipped['host']} skipped"
         )
+
+    @group.command("destroy-all")
+    @click.option("--wait", is_flag=True, help="wait until every instance is destroyed")
+    @click.option(
+        "--timeout", type=float, default=300.0, show_default=True, help="seconds --wait waits"
+    )
+    def destroy_all(wait: bool, timeout: float) -> None:
+        """Destroy every instance of this deployment, and what they started.
+
+        Each instance goes through the same destroy as DELETE /instances/{id}: the
+        orquestrator's stop, the agents stop its nodes, allocations released. The platform's
+        workers and agents do that work, so the platform must be running (`make run`). With
+        --wait, waits until every instance is destroyed, then lists any node of this deployment
+        still on this machine (exit 1 if one is, or on the time limit).
+        """
+        from bigdata_paas import states
+        from bigdata_paas.agent.local import local_nodes
+        from bigdata_paas.operations.instances import describe_instance, destroy_every_instance
+        from bigdata_paas.operations.users import the_admin
+
+        rt = runtime()
+        try:
+            admin = the_admin(rt)
+        except PaasError as exc:
+            raise click.ClickException(exc.message) from None
+        asked = destroy_every_instance(rt, admin)
+        if not asked:
+            click.echo("no instance to destroy")
+        for line in asked:
+            what = f"instance {line['id']} ({line['service']} {line['version']})"
+            if "error" in line:
+                click.echo(f"{what}: not destroyed: {line['error']}")
+            else:
+                click.echo(f"{what}: {line['status']}")
+        if not wait:
+            return
+        waiting = {line["id"] for line in asked if "error" not in line}
+        deadline = time.monotonic() + timeout
+        while waiting:
+            for instance_id in sorted(waiting):
+                if describe_instance(rt, admin, instance_id)["status"] == states.DESTROYED:
+                    click.echo(f"instance {instance_id}: destroyed")
+                    waiting.discard(instance_id)
+            if waiting and time.monotonic() > deadline:
+                raise click.ClickException(
+                    f"still not destroyed after {timeout:g} s: {', '.join(sorted(waiting))}; "
+                    "is the platform running (`make run`)? its workers and agents destroy them"
+                )
+            if waiting:
+                time.sleep(0.5)
+        left = local_nodes(rt.config)
+        if left:
+            for node in left:
+                click.echo(f"still on this machine: {node.name} on {node.host} ({node.state})")
+            raise click.ClickException(
+                f"{len(left)} node(s) of this deployment are still on this machine: their "
+                "agents remove them when they next report (is every agent running?)"
+            )
+        click.echo("no node of this deployment is left on this machine")
+        if any("error" in line for line in asked):
+            raise click.ClickException("some instances could not be destroyed (see above)")
 
     @group.command("settings")
     def settings() -> None:

@@ -68,6 +68,22 @@ class ScriptError(TemplateError):
     code = "invalid_orquestrator"
 
 
+class NodeOptionsError(PaasError):
+    """Node runtime fields the platform refuses: ``docker_opts`` outside the safe subset, a
+    ``docker_image`` that PAAS_IMAGE_ALLOW does not allow, a ``command`` that cannot run.
+
+    ``problems`` lists each as ``{"field": "nodes.<node>.<key>", "message", "option"}``.
+    """
+
+    status = 422
+    code = "invalid_node_options"
+
+    def __init__(self, problems: list[dict[str, str]]) -> None:
+        self.problems = problems
+        summary = "; ".join(f"{p['field']}: {p['message']}" for p in problems)
+        super().__init__(summary, details={"problems": problems})
+
+
 class Unauthorized(PaasError):
     status = 401
     code = "unauthorized"

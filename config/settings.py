@@ -7,6 +7,7 @@ start-up with a message that names the variable.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -221,6 +222,17 @@ class Config:
     def host_queue(self, host: str) -> str:
         """The durable queue of ``host``'s agent."""
         return self.queue(f"host.{host}")
+
+    @property
+    def deployment(self) -> str:
+        """This deployment's name where it shares a machine's container runtime with others:
+        QUEUE_PREFIX in letters, digits, '_', '.' and '-' (empty for the default deployment).
+
+        Agents label their containers ``paas.deployment=<name or "default">`` and see only
+        their deployment's, and name its podman networks ``paas-<name>-<network>``: a test run
+        and a demo on one machine never reconcile away each other's nodes.
+        """
+        return re.sub(r"[^A-Za-z0-9_.-]+", "-", self.QUEUE_PREFIX).strip("-_.")[:40]
 
     @property
     def agent_hosts(self) -> list[str]:

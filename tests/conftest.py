@@ -126,14 +126,106 @@ def register_example(client, headers, name: str, version: str) -> None:
         assert response.status_code == 200, response.get_json()
 
 
+def loopback_prefix() -> str:
+    """A random ``127.x.y`` of the tests' own loopback pools (x in 22..250).
+
+    Addresses tests give nodes never meet what a user runs on this machine: the demo pool is
+    10.20.0.0/24 (examples/inventory.json), the README's loopback demo 127.20.0.0/16 and its
+    by-hand example 127.21.0.x; containers' tests use 10.200-254.x.0/24 bridges of their own.
+    """
+    return f"127.{random.randint(22, 250)}.{random.randint(0, 255)}"
+
+
+def local_link(address: str) -> bool:
+    """The address is on a link of this machine (``ip route get`` names no gateway): the only
+    addresses a test may connect to."""
+    route = subprocess.run(["ip", "route", "get", address], capture_output=True, text=True)
+    return route.returncode == 0 and " via " not in route.stdout
+
+
+def private_pool() -> tuple[str, str]:
+    """(cidr, gateway) of a 10.200-254.x.0/24 that is no network of this machine yet (its
+    addresses would leave through the default route): the tests' own non-loopback pools, for
+    podman bridges and the process driver's added addresses."""
+    for _ in range(200):
+        prefix = f"10.{random.randint(200, 254)}.{random.randint(0, 255)}"
+        if not local_link(f"{prefix}.1") and not local_link(f"{prefix}.254"):
+            return f"{prefix}.0/24", f"{prefix}.1"
+    raise AssertionError("no free 10.200-254.x.0/24 on this machine")
+
+
+def node_pool() -> tuple[str, str]:
+    """A pool of the tests' own that this machine's agents can give nodes with the driver they
+    would pick: a private one where podman works or as root, else loopback."""
+    from bigdata_paas.nodes.driver import podman_works
+
+    if os.geteuid() == 0 or podman_works():
+        return private_pool()
+    prefix = loopback_prefix()
+    return f"{prefix}.0/24", f"{prefix}.1"
+
+
+def ask_node(address: str, port: int, timeout: float = 3) -> dict | None:
+    """What a node serves on ``port`` (its configuration), after checking that its address is
+    on a local link; None when nothing answers or the answer is not a node's."""
+    assert local_link(address), f"{address} is not on a link of this machine"
+    try:
+        with socket.create_connection((address, port), timeout=timeout) as conn:
+            conn.sendall(b"GET / HTTP/1.0\r\n\r\n")
+            chunks = []
+            while chunk := conn.recv(65536):
+                chunks.append(chunk)
+    except OSError:
+        return None
+    raw = b"".join(chunks)
+    try:
+        answer = json.loads(raw.split(b"\r\n\r\n", 1)[-1])
+    except ValueError:
+        return None
+    return answer if isinstance(answer, dict) else None
+
+
+def remove_deployment_nodes(data_dir: Path, deployment: str) -> None:
+    """The safety net of a test that ran agents: end every node the process drivers under
+    ``data_dir/agents`` recorded (and take away the addresses they added), and remove every
+    podman container and network labelled with ``deployment`` (``paas.deployment``)."""
+    from bigdata_paas.nodes import addresses
+
+    for record in (data_dir / "agents").glob("*/state/records/*.json"):
+        with contextlib.suppress(ValueError, OSError, KeyError):
+            data = json.loads(record.read_text())
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(data["pid"], signal.SIGKILL)
+            for network, address in data.get("attached") or []:
+                addresses.detach(network, address)
+    if shutil.which("podman") is None:
+        return
+    from bigdata_paas.nodes.podman_cli import podman_env
+
+    def podman(*args: str) -> str:
+        done = subprocess.run(
+            ["podman", *args], capture_output=True, text=True, env=podman_env(), timeout=120
+        )
+        return done.stdout
+
+    label = f"label=paas.deployment={deployment or 'default'}"
+    ids = podman("ps", "-aq", "--filter", label).split()
+    if ids:
+        podman("rm", "-f", "-t", "0", *ids)
+    nets = podman("network", "ls", "-q", "--filter", label).split()
+    if nets:
+        podman("network", "rm", "-f", *nets)
+
+
 def load_example_hosts(client, headers) -> None:
     """Load examples/inventory.json (the `demo` address pool, then the hosts) via the API.
 
-    The pool moves to a random 127.x.y.0/24 so that node servers of this test never meet
-    another deployment's on this machine (a `make run` demo, another test's leftovers).
+    The pool moves to a random 127.x.y.0/24 of the tests' own (``loopback_prefix``), so that
+    node servers of this test never meet another deployment's on this machine (a `make run`
+    demo, another test's leftovers).
     """
     inventory = json.loads((EXAMPLES / "inventory.json").read_text())
-    prefix = f"127.{random.randint(21, 250)}.{random.randint(0, 255)}"
+    prefix = loopback_prefix()
     for network in inventory["networks"]:
         network.update(cidr=f"{prefix}.0/24", gateway=f"{prefix}.1")
         response = client.post("/bigdata/api/v1/networks", json=network, headers=headers)
@@ -303,13 +395,26 @@ def pg_database():
 @pytest.fixture
 def services_env(data_root, pg_database) -> Iterator[dict[str, str]]:
     """A deployment on PostgreSQL and RabbitMQ with queues unique to this test, which are
-    deleted (with their exchanges) afterwards."""
+    deleted (with their exchanges, the hosts' queues too) afterwards."""
     env = base_env(data_root / "var", PAAS_DATABASE_URL=pg_database, PAAS_BROKER_URL=AMQP_URL)
     yield env
+    drop_deployment_queues(env, pg_database)
+
+
+def drop_deployment_queues(env: dict[str, str], database_url: str) -> None:
+    """Delete a test deployment's queues (and exchanges) on the shared RabbitMQ: the pipeline's,
+    the orquestrator's, and each host's (a host's queue exists once the host was added: its
+    agent is asked to report there)."""
     from kombu import Connection
 
-    with Connection(AMQP_URL, connect_timeout=5) as conn:
-        for name in ("pipeline", "orquestrator"):
+    hosts: list[str] = []
+    with contextlib.suppress(Exception):
+        import psycopg
+
+        with psycopg.connect(database_url.replace("+psycopg", ""), connect_timeout=5) as db:
+            hosts = [row[0] for row in db.execute("SELECT name FROM hosts")]
+    with Connection(env["PAAS_BROKER_URL"], connect_timeout=5) as conn:
+        for name in ("pipeline", "orquestrator", *(f"host.{h}" for h in hosts)):
             # each on a fresh channel: deleting what does not exist closes the channel
             with contextlib.suppress(Exception), conn.channel() as channel:
                 channel.queue_delete(env["PAAS_QUEUE_PREFIX"] + name)

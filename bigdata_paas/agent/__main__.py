@@ -20,11 +20,17 @@ SECRETS = ("PAAS_DATABASE_URL", "PAAS_ADMIN_TOKEN", "PAAS_FLOWER_PASSWORD")
 log = logging.getLogger("bigdata_paas.agent")
 
 
+def drop_secrets() -> None:
+    """Forget the platform's secrets before anything else (the agents a supervisor starts
+    inherit its environment)."""
+    for name in SECRETS:
+        os.environ.pop(name, None)
+
+
 def run_one(host: str, concurrency: int) -> None:
     from bigdata_paas.agent.app import create_agent
 
-    for name in SECRETS:
-        os.environ.pop(name, None)
+    drop_secrets()
     config = Config.from_env()
     use_broker_tmp(config)
     celery = create_agent(config, host)
@@ -91,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     group.add_argument("--hosts", help="comma-separated hosts (default: PAAS_AGENT_HOSTS)")
     parser.add_argument("--concurrency", type=int, default=8, help="nodes started at once")
     args = parser.parse_args(argv)
+    drop_secrets()
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

@@ -8,6 +8,7 @@ import threading
 from celery import Celery, bootsteps
 
 from bigdata_paas.agent.agent import Agent
+from bigdata_paas.agent.local import deployment_label
 from bigdata_paas.messaging.app import common_settings
 from bigdata_paas.nodes import NodeDriver, select_driver
 from config import Config
@@ -55,7 +56,13 @@ def create_agent(config: Config, host: str, driver: NodeDriver | None = None) ->
         }
     )
     if driver is None:
-        driver = select_driver(config.NODE_DRIVER, state_dir=config.agents_path / host / "state")
+        driver = select_driver(
+            config.NODE_DRIVER,
+            state_dir=config.agents_path / host / "state",
+            host=host,
+            labels=deployment_label(config),
+            scope=config.deployment,
+        )
     agent = Agent(config, host, driver, celery)
     celery.conf.paas_agent = agent
 
@@ -68,6 +75,12 @@ def create_agent(config: Config, host: str, driver: NodeDriver | None = None) ->
     def stop_node(instance_id: str, placed: dict) -> str:
         """Stop a node and remove its disk directories; report stopped."""
         return agent.stop(instance_id, placed)
+
+    @celery.task(name="agent.report")
+    def report() -> str:
+        """Report this host and its nodes now (the platform just added the host)."""
+        agent.heartbeat()
+        return "reported"
 
     celery.steps["worker"].add(Heartbeat)
     return celery

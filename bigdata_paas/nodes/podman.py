@@ -49,7 +49,10 @@ class PodmanDriver(Podman):
     ``/etc/paas/node.json``). ``create_origins``: create a disk's origin when it is missing
     (a laptop playing several hosts); otherwise a missing origin is an unmounted disk and the
     start fails. ``stop_grace``: seconds between SIGTERM and SIGKILL on stop. ``labels``: put
-    on every container and network this driver makes (the tests' run label).
+    on every container and network this driver makes, and required of every container it
+    lists (an agent's ``paas.deployment``, the tests' run label): deployments sharing one
+    podman never see, nor reconcile away, each other's nodes. ``scope``: the deployment's
+    part of its network names.
     """
 
     name = "podman"
@@ -64,9 +67,10 @@ class PodmanDriver(Podman):
         stop_grace: float = 10.0,
         labels: Mapping[str, str] | None = None,
         podman: str = "podman",
+        scope: str = "",
         **_ignored: object,  # options of other drivers (max_processes...)
     ) -> None:
-        super().__init__(containers_conf=containers_conf, labels=labels, podman=podman)
+        super().__init__(containers_conf=containers_conf, labels=labels, podman=podman, scope=scope)
         self.state_dir = Path(state_dir)
         self.host = host
         self.create_origins = create_origins
@@ -151,7 +155,8 @@ class PodmanDriver(Podman):
         for nic in spec.interfaces:
             args += [
                 "--network",
-                f"{network_name(nic.network)}:ip={nic.address},interface_name={nic.device}",
+                f"{network_name(nic.network, self.scope)}:ip={nic.address},"
+                f"interface_name={nic.device}",
             ]
         if not spec.interfaces:
             args += ["--network", "none"]
@@ -270,8 +275,10 @@ class PodmanDriver(Podman):
         host: str | None = None,
         labels: Mapping[str, str] | None = None,
     ) -> list[NodeState]:
-        """The nodes on this host, by their labels (running or not)."""
+        """The nodes on this host, by their labels (running or not): those carrying this
+        driver's own labels and ``labels``."""
         filters = [f"label={LABEL_INSTANCE}"]
+        filters += [f"label={key}={value}" for key, value in sorted(self.labels.items())]
         if instance_id is not None:
             filters.append(f"label={LABEL_INSTANCE}={instance_id}")
         host = host if host is not None else (self.host or None)

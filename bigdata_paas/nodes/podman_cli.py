@@ -82,6 +82,8 @@ class Podman:
     """The podman CLI with a clean environment, and the networks made from platform networks.
 
     ``labels`` go on every network (and, in the driver, every container) made through it.
+    ``scope`` names the deployment in its networks' names (``paas-<scope>-<network>``) when
+    several share this podman.
     """
 
     def __init__(
@@ -90,10 +92,13 @@ class Podman:
         containers_conf: str | Path | None = None,
         labels: Mapping[str, str] | None = None,
         podman: str = "podman",
+        scope: str = "",
     ) -> None:
         self.env = podman_env(containers_conf)
         self.labels = dict(labels or {})
         self.podman = podman
+        self.scope = scope
+        network_name("probe", scope)  # a bad scope fails here, not at the first start
         #: platform networks checked or made through this object (a start checks each once)
         self.networks_made: set[str] = set()
 
@@ -147,13 +152,14 @@ class Podman:
     def ensure_network(
         self, name: str, cidr: str, gateway: str | None = None, bridge: str | None = None
     ) -> str:
-        """The podman network ``paas-<name>`` for platform network ``name``; made if missing.
+        """The podman network ``paas-[<scope>-]<name>`` for platform network ``name``; made if
+        missing.
 
         Refuses (NodeNetworkError) when a network of that name has another subnet, and a
         loopback, link-local or multicast subnet, which a bridge cannot carry. Podman 4.3
         chooses the bridge device itself (``podmanN``); ``bridge`` is not used.
         """
-        podman_name = network_name(name)
+        podman_name = network_name(name, self.scope)
         try:
             net = ipaddress.ip_network(cidr, strict=False)
         except ValueError as exc:
@@ -193,7 +199,7 @@ class Podman:
 
     def remove_network(self, name: str) -> bool:
         """Remove ``paas-<name>``; False if it was not there. Fails while a node uses it."""
-        podman_name = network_name(name)
+        podman_name = network_name(name, self.scope)
         self.networks_made.discard(name)
         if self.network(podman_name) is None:
             return False

@@ -4,7 +4,9 @@ The embedded default where no container runtime exists. What it enforces (docs/n
 memory as the address-space limit (RLIMIT_AS = the placed mem), processes (RLIMIT_NPROC, when
 the node runs as ``nobody``), open files, no core dumps, and the cpu count as a cpu affinity
 of ceil(cpu) cores (a share of a core cannot be enforced without cgroups). Addresses are not
-configured: a node gets its placed address in PAAS_NODE_ADDRESS and binds to it itself.
+added to this host when they are not its own yet (as root, on a device of the platform
+network: nodes/addresses.py); a node gets its placed address in PAAS_NODE_ADDRESS and binds to
+it itself.
 
 State lives on disk (``state_dir``), so an agent that restarts finds its nodes again: one
 JSON record per node with its pid and the pid's start time (from /proc, which defeats pid
@@ -26,6 +28,7 @@ import time
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
+from bigdata_paas.nodes import addresses
 from bigdata_paas.nodes.driver import (
     LABEL_DIGEST,
     LABEL_HOST,
@@ -168,6 +171,22 @@ class ProcessDriver:
         return disks
 
     def _launch(self, spec: NodeSpec) -> tuple[subprocess.Popen, dict]:
+        """Start the node's process, its addresses made the host's first; on a failure, the
+        addresses added for it are removed again."""
+        attached: list[tuple[str, str]] = []
+        try:
+            for nic in spec.interfaces:
+                if addresses.attach(nic.network, nic.address):
+                    attached.append((nic.network, nic.address))
+            process, record = self._spawn(spec)
+        except BaseException:
+            for network, address in attached:
+                addresses.detach(network, address)
+            raise
+        record["attached"] = attached
+        return process, record
+
+    def _spawn(self, spec: NodeSpec) -> tuple[subprocess.Popen, dict]:
         runner = unprivileged_user()
         name = spec.container_name
         workdir = self.state_dir / "work" / name
@@ -328,6 +347,8 @@ class ProcessDriver:
         child = self._children.pop(record["pid"], None)
         if child is not None:
             child.wait()
+        for network, address in record.get("attached") or []:
+            addresses.detach(network, address)
         shutil.rmtree(record["workdir"], ignore_errors=True)
         with contextlib.suppress(FileNotFoundError):
             Path(record["log"]).unlink()

@@ -69,9 +69,12 @@ def container_name(instance_id: str, node: str) -> str:
     return f"{PREFIX}-{check_instance_id(instance_id)}-{check_name(node, 'node')}"
 
 
-def network_name(network: str) -> str:
-    """The container network made from the platform network ``network``."""
-    return f"{PREFIX}-{check_name(network, 'network')}"
+def network_name(network: str, scope: str = "") -> str:
+    """The container network made from the platform network ``network``: ``paas-<network>``,
+    or ``paas-<scope>-<network>`` for a deployment that shares the container runtime with
+    others (each deployment's ``demo`` is then its own network)."""
+    check_name(network, "network")
+    return f"{PREFIX}-{check_name(scope, 'scope')}-{network}" if scope else f"{PREFIX}-{network}"
 
 
 @dataclass(frozen=True)

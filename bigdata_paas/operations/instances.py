@@ -28,7 +28,7 @@ from bigdata_paas.messaging.publish import (
 from bigdata_paas.models import Event, Instance, LogLine, Service, User, new_instance_id
 from bigdata_paas.operations.allocations import compute, node_demands
 from bigdata_paas.operations.lifecycle.transitions import advance
-from bigdata_paas.operations.services import get_service, render_instance
+from bigdata_paas.operations.services import check_node_options, get_service, render_instance
 from bigdata_paas.operations.users import Caller
 from bigdata_paas.placement import NoFit
 from bigdata_paas.rendering import validate_spec
@@ -65,7 +65,7 @@ def dry_render(
             f"{rt.config.MAX_NODES}",
             field="options",
         )
-    return merged, validate_spec(spec, max_nodes=rt.config.MAX_NODES)
+    return merged, check_node_options(rt, validate_spec(spec, max_nodes=rt.config.MAX_NODES))
 
 
 @dataclasses.dataclass
@@ -348,6 +348,28 @@ def destroy_instance(rt: Runtime, user: Caller, instance_id: str) -> dict:
             session.commit()
             raise
     return answer
+
+
+def destroy_every_instance(rt: Runtime, user: Caller) -> list[dict]:
+    """Ask for the destroy of every instance ``user`` may see that is not destroyed yet,
+    oldest first (an admin clearing a deployment: ``paas destroy-all``); one line of what
+    happened each: ``{"id", "service", "version", "status"}``, plus ``error`` where it was
+    refused."""
+    with rt.db.session() as session:
+        found = [
+            {"id": i.id, "service": i.service_name, "version": i.service_version}
+            for i in session.scalars(
+                visible_instances(user)
+                .where(Instance.status != states.DESTROYED)
+                .order_by(Instance.created_at, Instance.id)
+            )
+        ]
+    for line in found:
+        try:
+            line["status"] = destroy_instance(rt, user, line["id"])["status"]
+        except PaasError as exc:
+            line["error"] = exc.message
+    return found
 
 
 def retry_instance(rt: Runtime, user: Caller, instance_id: str) -> dict:

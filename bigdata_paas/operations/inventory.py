@@ -8,6 +8,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session, selectinload
 
 from bigdata_paas.errors import Conflict, NotFound, ValidationError
+from bigdata_paas.messaging.publish import after_commit
 from bigdata_paas.models import Address, Host, HostDisk, Network, Node, utcnow
 from bigdata_paas.operations.wakeups import wake_queue
 from bigdata_paas.runtime import Runtime
@@ -52,6 +53,9 @@ def add_host(rt: Runtime, host: dict) -> dict:
         )
         session.add(row)
         wake_queue(session)
+        # An agent that already runs on the new host reported to no host until now: ask it
+        # to report at once, so the host is managed before the first node is placed there.
+        after_commit(session, "pipeline.greet_agent", host["name"])
         session.commit()
         return row.to_dict()
 

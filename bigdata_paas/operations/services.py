@@ -9,8 +9,16 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bigdata_paas import states
-from bigdata_paas.errors import Conflict, NotFound, ScriptError, TemplateError, ValidationError
+from bigdata_paas.errors import (
+    Conflict,
+    NodeOptionsError,
+    NotFound,
+    ScriptError,
+    TemplateError,
+    ValidationError,
+)
 from bigdata_paas.models import Instance, Service
+from bigdata_paas.nodes import spec_problems
 from bigdata_paas.rendering import (
     TRIAL_INSTANCE_ID,
     check_options_document,
@@ -152,11 +160,23 @@ def render_instance(
     return merged, render_spec(template, context, fmt=fmt, limits=rt.render_limits())
 
 
+def check_node_options(rt: Runtime, spec: dict) -> dict:
+    """Refuse (422, naming each field and option) what the node runtime would refuse in a
+    validated spec: ``docker_opts`` outside the safe subset, an image PAAS_IMAGE_ALLOW does not
+    allow, a command that cannot be split. Checked at upload, plan and launch, so a launch
+    never gets as far as a host agent to learn it."""
+    problems = spec_problems(spec, rt.config.IMAGE_ALLOW or None)
+    if problems:
+        raise NodeOptionsError(problems)
+    return spec
+
+
 def check_template(
     rt: Runtime, service: Service, template: str, fmt: str, options: dict, user: str
 ) -> dict:
-    """Render ``template`` with the defaults of ``options`` and validate the spec: the check
-    an upload must pass, done as a launch of ``user`` with no option set would render."""
+    """Render ``template`` with the defaults of ``options`` and validate the spec and its
+    node runtime fields: the check an upload must pass, done as a launch of ``user`` with no
+    option set would render."""
     _merged, spec = render_instance(
         rt,
         template,
@@ -168,7 +188,7 @@ def check_template(
         service=service.name,
         version=service.version,
     )
-    return validate_spec(spec, max_nodes=rt.config.MAX_NODES)
+    return check_node_options(rt, validate_spec(spec, max_nodes=rt.config.MAX_NODES))
 
 
 def template_format(content_type: str | None) -> str:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
-from bigdata_paas.errors import Conflict
+from bigdata_paas.errors import Conflict, NotFound
 from bigdata_paas.models import User
 from bigdata_paas.runtime import Runtime
 
@@ -62,6 +62,15 @@ def create_user(rt: Runtime, name: str, role: str = "user") -> dict:
 def list_users(rt: Runtime) -> list[dict]:
     with rt.db.session() as session:
         return [u.to_dict() for u in session.scalars(select(User).order_by(User.name))]
+
+
+def the_admin(rt: Runtime) -> Caller:
+    """The bootstrap user ``admin``, for operator commands run on the platform's machine."""
+    with rt.db.session() as session:
+        admin = session.scalar(select(User).where(User.name == "admin"))
+        if admin is None:
+            raise NotFound("there is no user admin yet: run `flask --app wsgi paas setup`")
+        return Caller(admin.id, admin.name, admin.role)
 
 
 def ensure_admin(rt: Runtime, token: str = "") -> str | None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 from celery import shared_task
 from flask import current_app
 
+from bigdata_paas.errors import Unavailable
+from bigdata_paas.messaging.publish import publish_to_agent
 from bigdata_paas.operations.lifecycle import agents
 from bigdata_paas.tasks.pipeline import RETRY
 
@@ -32,3 +34,22 @@ def agent_report(host: str, report=None) -> str:
     if not _strings(host):
         return "ignored"
     return agents.record_report(current_app.extensions["paas"], host, report or {})
+
+
+@shared_task(name="pipeline.greet_agent", **RETRY)
+def greet_agent(host: str) -> str:
+    """Ask the agent of a host just added to report now (it reported to no host so far); the
+    order expires unrun after HOST_DOWN_AFTER when no agent runs there."""
+    if not _strings(host):
+        return "ignored"
+    rt = current_app.extensions["paas"]
+    try:
+        publish_to_agent(
+            rt.celery,
+            rt.config.host_queue(host),
+            "agent.report",
+            expires=rt.config.HOST_DOWN_AFTER,
+        )
+    except Unavailable:
+        return "broker unreachable"  # its next heartbeat comes anyway
+    return "asked"

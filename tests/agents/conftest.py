@@ -11,18 +11,26 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import random
 import signal
 import subprocess
 import sys
 import time
-import urllib.request
 import uuid
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import REQUIRE_SERVICES, ROOT, Worker, make_app, wait_until
+from tests.conftest import (
+    REQUIRE_SERVICES,
+    ROOT,
+    Worker,
+    ask_node,
+    loopback_prefix,
+    make_app,
+    private_pool,
+    remove_deployment_nodes,
+    wait_until,
+)
 
 API = "/bigdata/api/v1"
 IMAGE = "localhost/paas-node:1"
@@ -121,9 +129,9 @@ class Stack:
         self.hosts = [f"a{self.uid}-{i}" for i in range(1, hosts + 1)]
         self.network = f"t{self.uid}"
         if driver == "podman":
-            self.cidr_prefix = f"10.{random.randint(200, 250)}.{random.randint(0, 255)}"
+            self.cidr_prefix = private_pool()[0].rsplit(".", 1)[0]
         else:
-            self.cidr_prefix = f"127.{random.randint(21, 250)}.{random.randint(0, 255)}"
+            self.cidr_prefix = loopback_prefix()
         self.app = make_app(env)
         self.client = self.app.test_client()
         self.agents: dict[str, Agent] = {}
@@ -224,14 +232,7 @@ class Stack:
             agent.kill()
         self.beat.stop()
         self.worker.stop()
-        if self.driver == "podman":
-            for host in self.hosts:
-                ids = podman("ps", "-aq", "--filter", f"label=paas.host={host}").split()
-                if ids:
-                    podman("rm", "-f", "-t", "0", *ids)
-            podman("network", "rm", "-f", f"paas-{self.network}", check=False)
-        else:
-            kill_node_processes(Path(self.env["PAAS_DATA_DIR"]) / "agents")
+        remove_deployment_nodes(Path(self.env["PAAS_DATA_DIR"]), self.rt.config.deployment)
         self.rt.db.dispose()
 
 
@@ -246,28 +247,9 @@ def podman(*args: str, check: bool = True) -> str:
     return done.stdout
 
 
-def kill_node_processes(root: Path) -> None:
-    """End every node process group the process drivers under ``root`` recorded."""
-    for record in root.glob("*/state/*.json"):
-        with contextlib.suppress(ValueError, OSError, KeyError):
-            pid = json.loads(record.read_text())["pid"]
-            os.killpg(pid, signal.SIGKILL)
-
-
-def local_link(address: str) -> bool:
-    """The address is on a link of this machine (no gateway on the way)."""
-    route = subprocess.run(["ip", "route", "get", address], capture_output=True, text=True)
-    return route.returncode == 0 and " via " not in route.stdout
-
-
 def node_answer(address: str, port: int) -> dict | None:
     """What a node serves on ``port``: its own config (JSON), or None."""
-    assert local_link(address), f"{address} is not on a local link"
-    try:
-        with urllib.request.urlopen(f"http://{address}:{port}/", timeout=2) as answer:
-            return json.loads(answer.read())
-    except (OSError, ValueError):
-        return None
+    return ask_node(address, port, timeout=2)
 
 
 @pytest.fixture(params=["podman", "process"])

@@ -4,13 +4,14 @@ report them, stop them, and reconcile what their host runs with what the platfor
 from __future__ import annotations
 
 import re
+import uuid
 from pathlib import Path
 
 import pytest
 
 from bigdata_paas.messaging.publish import publish_to_agent
-from tests.agents.conftest import API, local_link, node_answer, podman
-from tests.conftest import wait_until
+from tests.agents.conftest import API, cleanup_queues, node_answer, podman
+from tests.conftest import local_link, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.services]
 
@@ -134,8 +135,8 @@ def test_an_orphan_node_is_removed_by_its_agent(stack, admin):
     def found() -> bool:
         if stack.driver == "podman":
             return bool(podman("ps", "-aq", "--filter", f"label=paas.instance={orphan}"))
-        state = Path(stack.env["PAAS_DATA_DIR"]) / "agents" / host / "state"
-        return any(orphan in p.name for p in state.glob("*.json"))
+        records = Path(stack.env["PAAS_DATA_DIR"]) / "agents" / host / "state" / "records"
+        return any(orphan in p.name for p in records.glob("*.json"))
 
     # started, reported, and stopped: the report of a node nobody placed orders its stop
     log = stack.tmp_path / "worker.log"
@@ -200,3 +201,37 @@ def test_a_missing_image_fails_the_launch_and_releases_everything(stack, admin):
         assert podman("ps", "-aq", "--filter", f"label=paas.instance={instance_id}") == ""
     for host in stack.host_rows(admin):
         assert host["allocated"] == {"cpu": 0, "mem": 0, "disks": 0}, host
+
+
+def test_a_host_added_after_its_agent_started_is_managed_at_once(services_env, tmp_path, admin):
+    """An agent that runs before its host is in the inventory reports to no host; adding the
+    host asks it to report at once (not at its next heartbeat, an hour away here)."""
+    from tests.agents.conftest import Agent
+    from tests.conftest import Worker, make_app
+
+    env = {**services_env, "PAAS_NODE_DRIVER": "process", "PAAS_AGENT_HEARTBEAT": "3600"}
+    app = make_app(env)
+    client = app.test_client()
+    name = f"late{uuid.uuid4().hex[:6]}"
+    worker = Worker(env, tmp_path / "worker.log", queues=("pipeline",)).start()
+    agent = None
+    try:
+        agent = Agent(env, name, tmp_path / "agent.log").start()
+        wait_until(
+            lambda: f"ignored a report of {name}: no such host" in worker.output(),
+            "the agent's first report, about a host the inventory does not have yet",
+        )
+        host = {"name": name, "address": "127.0.0.1", "cpu": 2, "mem": 1024}
+        assert client.post(f"{API}/hosts", json=host, headers=admin).status_code == 201
+        seen = wait_until(
+            lambda: client.get(f"{API}/hosts/{name}", headers=admin).get_json()["agent"],
+            "the host's agent to report",
+            timeout=30,
+        )
+        assert seen["driver"] == "process"
+    finally:
+        if agent is not None:
+            agent.kill()
+        worker.stop()
+        cleanup_queues(env, [name])
+        app.extensions["paas"].db.dispose()

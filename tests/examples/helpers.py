@@ -73,20 +73,22 @@ def bindable(address: str, ports: list[int]) -> bool:
 
 
 def free_addresses(ports_per_node: list[list[int]]) -> list[str]:
-    """One distinct 127.20.x.y per node where all of its ports are free (x >= 128: the demo
-    pool hands out its lowest addresses first, so a platform running here stays clear)."""
+    """One distinct loopback address per node where all of its ports are free, in the tests'
+    own pools (``tests.conftest.loopback_prefix``): never the demo's or the README's."""
+    from tests.conftest import loopback_prefix
+
     chosen: list[str] = []
     rng = random.Random()
     for ports in ports_per_node:
         for _attempt in range(200):
-            address = f"127.20.{rng.randint(128, 254)}.{rng.randint(2, 254)}"
+            address = f"{loopback_prefix()}.{rng.randint(2, 254)}"
             if address not in chosen and bindable(address, ports):
                 chosen.append(address)
                 break
         else:
-            if not chosen and not bindable("127.20.250.250", [0]):
-                pytest.skip("127.20.x.y addresses are not local on this machine")
-            raise RuntimeError(f"no free 127.20.x.y address for ports {ports}")
+            if not chosen and not bindable("127.250.250.250", [0]):
+                pytest.skip("127.x.y.z addresses are not local on this machine")
+            raise RuntimeError(f"no free loopback address for ports {ports}")
     return chosen
 
 

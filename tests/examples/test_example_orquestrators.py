@@ -1,7 +1,7 @@
 """The example orquestrators really start one server per node, and really stop them.
 
 Each test renders the example's template with the platform's rendering, places the nodes by
-hand on distinct free 127.20.x.y addresses (as the demo network would), and runs
+hand on distinct free loopback addresses of the tests' own (as a network would), and runs
 ``orquestrator.py start|status|stop`` as a subprocess in a private work dir, like the platform.
 """
 

@@ -22,7 +22,7 @@ def test_the_demo_inventory_loads_networks_then_hosts(app, client, admin):
     assert code == 0, output
     path = EXAMPLES / "inventory.json"
     assert output.splitlines() == [
-        "network demo: added (127.20.0.0/16, gateway 127.20.0.1)",
+        "network demo: added (10.20.0.0/24, gateway 10.20.0.1)",
         *(
             f"host node0{n}: added (127.0.0.1, 16 cpu, 65536 MB, 6 disks, networks: demo)"
             for n in range(1, 5)
@@ -34,7 +34,7 @@ def test_the_demo_inventory_loads_networks_then_hosts(app, client, admin):
         (f"node0{n}", ["demo"]) for n in range(1, 5)
     ]
     network = client.get(f"{API}/networks/demo", headers=admin).get_json()
-    assert (network["cidr"], network["gateway"]) == ("127.20.0.0/16", "127.20.0.1")
+    assert (network["cidr"], network["gateway"]) == ("10.20.0.0/24", "10.20.0.1")
 
     code, output = load(app, path)
     assert code == 0, output
@@ -62,7 +62,7 @@ def test_the_inventory_file_matches_the_hosts_list():
     assert [dict(h, networks=[]) for h in inventory["hosts"]] == hosts
     assert all(h["networks"] == ["demo"] for h in inventory["hosts"])
     assert inventory["networks"] == [
-        {"name": "demo", "cidr": "127.20.0.0/16", "gateway": "127.20.0.1"}
+        {"name": "demo", "cidr": "10.20.0.0/24", "gateway": "10.20.0.1"}
     ]
 
 
@@ -75,7 +75,7 @@ def test_every_example_fits_the_demo_inventory(app, client, admin, name, version
         body = response.get_json()
         assert response.status_code == 200 and body["fits"], body
         addresses = [p["addresses"]["eth0"] for p in body["placement"]]
-        assert all(a.startswith("127.20.0.") for a in addresses), addresses
+        assert all(a.startswith("10.20.0.") for a in addresses), addresses
         assert len(set(addresses)) == len(addresses), body["placement"]
 
 
@@ -85,7 +85,7 @@ def test_an_existing_network_with_another_cidr_is_named(app, client, admin, tmp_
     code, output = load(app, EXAMPLES / "inventory.json")
     assert code == 0, output
     assert output.splitlines()[0] == (
-        "network demo: already exists as 10.9.0.0/24, not 127.20.0.0/16, skipped"
+        "network demo: already exists as 10.9.0.0/24, not 10.20.0.0/24, skipped"
     )
 
 

@@ -85,7 +85,7 @@ class Deployment:
     def add_hosts(self, count: int) -> None:
         """``count`` hosts of 64 cpu and 64 disks each, on a /20 pool of loopback addresses (a
         check port on them is refused at once: no route to another machine to wait for)."""
-        prefix = f"127.{random.randint(21, 250)}.{16 * random.randint(0, 15)}"
+        prefix = f"127.{random.randint(22, 250)}.{16 * random.randint(0, 15)}"
         network = {"name": NETWORK, "cidr": f"{prefix}.0/20", "gateway": f"{prefix}.1"}
         assert self.call("POST", "/networks", json=network).status_code == 201
         for i in range(count):

@@ -10,7 +10,6 @@ steps as transient failures), and nothing is allocated twice.
 
 from __future__ import annotations
 
-import contextlib
 import sys
 import threading
 import time
@@ -23,7 +22,14 @@ from sqlalchemy import func, select
 
 from bigdata_paas import states
 from bigdata_paas.models import Event, Instance
-from tests.conftest import AMQP_URL, Worker, base_env, free_port, services_or_skip
+from tests.conftest import (
+    AMQP_URL,
+    Worker,
+    base_env,
+    drop_deployment_queues,
+    free_port,
+    services_or_skip,
+)
 from tests.faults.conftest import (
     API,
     SERVICE,
@@ -109,13 +115,7 @@ def env(pg_cluster, data_root):
     services_or_skip()
     env = base_env(data_root / "var", PAAS_DATABASE_URL=pg_cluster.url, PAAS_BROKER_URL=AMQP_URL)
     yield env
-    from kombu import Connection
-
-    with Connection(AMQP_URL, connect_timeout=5) as conn:
-        for name in ("pipeline", "orquestrator"):
-            with contextlib.suppress(Exception), conn.channel() as channel:
-                channel.queue_delete(env["PAAS_QUEUE_PREFIX"] + name)
-                channel.exchange_delete(env["PAAS_QUEUE_PREFIX"] + name)
+    drop_deployment_queues(env, pg_cluster.url)
 
 
 def test_postgresql_restart_during_200_launches_is_503s_then_all_good(pg_cluster, env, tmp_path):

@@ -17,7 +17,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ADMIN_TOKEN, ROOT, Worker, free_port, wait_until
+from config import Config
+from tests.conftest import (
+    ADMIN_TOKEN,
+    ROOT,
+    Worker,
+    free_port,
+    remove_deployment_nodes,
+    wait_until,
+)
 
 BIN = Path(sys.executable).parent
 PREFIX = "/bigdata/api/v1"
@@ -41,6 +49,7 @@ class Stack:
     web_log: Path
     #: what the last curl wrote to stderr (with -v: the request headers it sent)
     last_stderr: str = ""
+    agents_log: Path | None = None
 
     def get(self, path: str) -> tuple[int, dict]:
         request = urllib.request.Request(
@@ -78,6 +87,17 @@ class Stack:
         return done.stdout
 
 
+def load_demo_inventory(stack: Stack, pool: tuple[str, str], folder: Path) -> str:
+    """``paas load-hosts examples/inventory.json`` with the network ``demo`` made first on
+    ``pool`` (cidr, gateway), a range of the test's own: the file's demo range stays the user's.
+    Returns what load-hosts printed."""
+    cidr, gateway = pool
+    own = folder / "demo-pool.json"
+    own.write_text(json.dumps({"networks": [{"name": "demo", "cidr": cidr, "gateway": gateway}]}))
+    stack.flask("load-hosts", str(own))
+    return stack.flask("load-hosts", "examples/inventory.json")
+
+
 def wait_healthy(stack: Stack, web: subprocess.Popen) -> None:
     def healthy() -> bool:
         if web.poll() is not None:
@@ -92,7 +112,8 @@ def wait_healthy(stack: Stack, web: subprocess.Popen) -> None:
 
 @pytest.fixture
 def live_stack(env, tmp_path) -> Iterator[Stack]:
-    """setup, gunicorn and a worker on ``env``, as ``make run`` starts them."""
+    """setup, gunicorn, a worker and the agents of node01..node04 on ``env``, as ``make run``
+    starts them."""
     if shutil.which("curl") is None:
         pytest.skip("needs the curl binary")
     port = free_port()
@@ -119,12 +140,31 @@ def live_stack(env, tmp_path) -> Iterator[Stack]:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    worker = None
+    workers: list[Worker] = []
+    agents = None
     try:
         wait_healthy(live, web)
-        worker = Worker(run_env, tmp_path / "worker.log").start()
+        # the Procfile's worker and orquestrator processes: a run step waits for the agents'
+        # reports, which a pipeline worker records
+        for queue in ("pipeline", "orquestrator"):
+            log_path = tmp_path / f"{queue}.log"
+            workers.append(Worker(run_env, log_path, queues=(queue,)).start())
+        # the Procfile's agent line: one agent per host of PAAS_AGENT_HOSTS (node01..node04)
+        with (tmp_path / "agents.log").open("ab") as log:
+            agents = subprocess.Popen(
+                [sys.executable, "-m", "bigdata_paas.agent"],
+                cwd=ROOT,
+                env=run_env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        live.agents_log = tmp_path / "agents.log"
         yield live
     finally:
-        if worker is not None:
+        if agents is not None:
+            stop_group(agents)
+        for worker in workers:
             worker.stop()
         stop_group(web)
+        remove_deployment_nodes(Path(env["PAAS_DATA_DIR"]), Config.from_env(run_env).deployment)

@@ -18,8 +18,9 @@ import pytest
 from sqlalchemy import select
 
 from bigdata_paas.models import Instance, Node
-from tests.conftest import EXAMPLES, make_app, wait_until
+from tests.conftest import EXAMPLES, loopback_prefix, make_app, wait_until
 from tests.examples.helpers import connect
+from tests.integration.conftest import load_demo_inventory
 
 pytestmark = pytest.mark.integration
 
@@ -93,8 +94,11 @@ def register(live_stack, version, template, template_flags, options_flags, optio
     assert body["ready"] is True
 
 
-def test_the_original_dialect_registers_with_curl_and_runs(live_stack, env):
-    live_stack.flask("load-hosts", "examples/inventory.json")
+def test_the_original_dialect_registers_with_curl_and_runs(live_stack, env, tmp_path):
+    # no image in these templates: the orquestrator serves the nodes itself, so their pool is
+    # loopback (of this test's own)
+    prefix = loopback_prefix()
+    load_demo_inventory(live_stack, (f"{prefix}.0/24", f"{prefix}.1"), tmp_path)
     launched = {}
     for version, template, template_flags, options_flags, options_type in UPLOADS:
         register(live_stack, version, template, template_flags, options_flags, options_type)

@@ -182,8 +182,11 @@ def test_instance_ids(instance):
 def test_names():
     assert container_name("abc", "master0") == "paas-abc-master0"
     assert network_name("demo") == "paas-demo"
+    assert network_name("demo", "t1a2.b") == "paas-t1a2.b-demo"  # a deployment's own
     with pytest.raises(NodeOptionError):
         network_name("a b")
+    with pytest.raises(NodeOptionError):
+        network_name("demo", "-x")
 
 
 def test_remove_instance_dirs(tmp_path):

@@ -18,6 +18,7 @@ from tests.nodes.support import (
     node_answer,
     placed,
     podman,
+    remove_labelled,
 )
 
 
@@ -193,6 +194,44 @@ def test_list_by_labels(podman_driver, node_image):
     on_h2 = podman_driver.list(host="h2", labels=case)
     assert [(n.instance_id, n.node) for n in on_h2] == [(b, "n0")]
     assert podman_driver.list(instance_id=instance_id()) == []
+
+
+def test_deployments_sharing_podman_see_only_their_own_nodes_and_networks(
+    podman_session, node_image, data_root, case, subnet
+):
+    """Two agents of one host name in two deployments (a test run beside a demo): each
+    lists only its deployment's containers, and each deployment's network ``demo`` is its
+    own podman network, with its own subnet."""
+    drivers = {
+        scope: PodmanDriver(
+            data_root / scope,
+            host="node01",
+            labels={"paas.test": RUN, "paas.case": case, "paas.deployment": scope},
+            scope=scope,
+            stop_grace=1,
+        )
+        for scope in (f"a{case}", f"b{case}")
+    }
+    try:
+        started = {}
+        for scope, driver in drivers.items():
+            net = subnet()
+            networks = {"demo": {"cidr": str(net), "gateway": str(net[1])}}
+            iid = instance_id()
+            nic = [("eth0", "demo", str(net[5]))]
+            node = placed("n0", image=node_image, nics=nic, host="node01", check_ports=[7000])
+            driver.start(make_spec(iid, node, networks))
+            started[scope] = (iid, net)
+        for scope, driver in drivers.items():
+            iid, net = started[scope]
+            assert [(n.instance_id, n.host) for n in driver.list(host="node01")] == [
+                (iid, "node01")
+            ]
+            found = json.loads(podman("network", "inspect", f"paas-{scope}-demo").stdout)[0]
+            assert found["subnets"][0]["subnet"] == str(net)
+            assert node_answer(str(net[5]), 7000)["instance"] == iid  # its own, on its own
+    finally:
+        remove_labelled(f"paas.case={case}")
 
 
 def test_docker_opts_applied(podman_driver, node_image, data_root):

@@ -3,19 +3,21 @@ idempotence across an agent restart, and stop killing the node's whole session."
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import random
+import subprocess
 import textwrap
 from pathlib import Path
 
 import pytest
 
-from bigdata_paas.nodes import NodeStartError
+from bigdata_paas.nodes import NodeStartError, addresses
 from bigdata_paas.nodes.process import ProcessDriver, proc_start_time, session_members
 from tests.conftest import wait_until
-from tests.nodes.support import instance_id, make_spec, node_answer, placed
+from tests.nodes.support import instance_id, make_spec, node_answer, placed, routed_locally
 
 PYTHON = "/usr/bin/python3"  # executable by nobody, unlike a virtualenv under /root
 AS_ROOT = os.geteuid() == 0
@@ -32,7 +34,7 @@ def driver(data_root):
 
 def local_network() -> tuple[str, dict, str]:
     """A network in 127/8 (always on this machine's loopback) and one address in it."""
-    prefix = f"127.{random.randint(21, 250)}.{random.randint(0, 255)}"
+    prefix = f"127.{random.randint(22, 250)}.{random.randint(0, 255)}"
     name = f"lo{prefix.replace('.', '')}"
     return name, {name: {"cidr": f"{prefix}.0/24", "gateway": f"{prefix}.1"}}, f"{prefix}.7"
 
@@ -74,6 +76,93 @@ def test_address_passed_and_answered(driver):
     http = node_answer(address, 7001, b"GET / HTTP/1.0\r\n\r\n")
     assert http["node"] == "n0"
     assert driver.inspect(iid, "n0").addresses == {"eth0": address}
+
+
+def private_network() -> tuple[str, dict, list[str]]:
+    """A 10.x network that is no network of this machine (its addresses would go out through
+    the default route), and three addresses in it."""
+    for _ in range(100):
+        prefix = f"10.{random.randint(200, 254)}.{random.randint(0, 255)}"
+        if not routed_locally(f"{prefix}.1") and not routed_locally(f"{prefix}.7"):
+            name = f"p{prefix.replace('.', '')}"
+            cidr = {"cidr": f"{prefix}.0/24", "gateway": f"{prefix}.1"}
+            return name, {name: cidr}, [f"{prefix}.{i}" for i in (7, 8, 9)]
+    raise AssertionError("no free private network")
+
+
+@pytest.mark.skipif(not AS_ROOT, reason="adding an address to the host needs root")
+def test_a_private_address_is_added_to_the_host_and_removed_with_its_node(driver):
+    """A node of a non-loopback pool (the demo's) answers on its own address from the host:
+    the driver puts the address on the network's device, and takes it away on stop; the
+    device goes with its last address."""
+    net, networks, addrs = private_network()
+    device = addresses.device_name(net)
+    nodes = {}
+    try:
+        for i, address in enumerate(addrs[:2]):
+            iid = instance_id()
+            nic = [("eth0", net, address)]
+            spec = make_spec(
+                iid, placed(f"n{i}", image=NODE_IMAGE, nics=nic, check_ports=[7000]), networks
+            )
+            driver.start(spec)
+            nodes[address] = iid
+        assert sorted(addresses.device_addresses(device)) == sorted(addrs[:2])
+        for address, iid in nodes.items():
+            assert routed_locally(address)
+            answer = node_answer(address, 7000)  # checks the address is local first
+            assert (answer["instance"], answer["address"]) == (iid, address)
+        # a redelivered start finds the node and its address as they are
+        first, iid = next(iter(nodes.items()))
+        again = driver.start(
+            make_spec(
+                iid,
+                placed("n0", image=NODE_IMAGE, nics=[("eth0", net, first)], check_ports=[7000]),
+                networks,
+            )
+        )
+        assert again.created is False
+        assert driver.stop(iid, "n0")
+        assert addresses.device_addresses(device) == [addrs[1]]
+        assert not addresses.is_local(first)
+        second_iid = nodes[addrs[1]]
+        assert driver.stop(second_iid, "n1")
+        assert addresses.device_addresses(device) == []
+        gone = subprocess.run(["ip", "link", "show", "dev", device], capture_output=True)
+        assert gone.returncode != 0, "the device outlived its last address"
+    finally:
+        for address in addrs:
+            with contextlib.suppress(Exception):
+                addresses.detach(net, address)
+
+
+@pytest.mark.skipif(not AS_ROOT, reason="adding an address to the host needs root")
+def test_a_node_that_cannot_start_leaves_no_address_behind(driver):
+    net, networks, addrs = private_network()
+    spec = make_spec(
+        instance_id(),
+        placed("n0", command=["/nonexistent/program"], nics=[("eth0", net, addrs[0])]),
+        networks,
+    )
+    with pytest.raises(NodeStartError, match="cannot run /nonexistent/program"):
+        driver.start(spec)
+    assert addresses.device_addresses(addresses.device_name(net)) == []
+    assert not addresses.is_local(addrs[0])
+
+
+def test_without_root_a_private_address_is_refused_with_what_to_do(driver, monkeypatch):
+    net, networks, addrs = private_network()
+    monkeypatch.setattr(addresses.os, "geteuid", lambda: 1000)
+    spec = make_spec(
+        instance_id(), placed("n0", image=NODE_IMAGE, nics=[("eth0", net, addrs[0])]), networks
+    )
+    with pytest.raises(NodeStartError) as failed:
+        driver.start(spec)
+    message = str(failed.value)
+    assert f"the address {addrs[0]} of network {net} is not on this host" in message
+    assert "PAAS_NODE_DRIVER=podman" in message and "loopback range" in message
+    assert driver.list() == []
+    assert not addresses.is_local(addrs[0])
 
 
 def test_scrubbed_environment_and_disks(driver, data_root, monkeypatch):

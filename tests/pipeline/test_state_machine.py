@@ -9,6 +9,7 @@ wrapped to record the (step, from, to) it really moved.
 from __future__ import annotations
 
 import sys
+import time
 from datetime import timedelta
 
 import pytest
@@ -112,7 +113,28 @@ def silence(app) -> None:
     with rt.db.session() as session:
         session.execute(update(Host).values(agent_seen_at=utcnow() - timedelta(days=1)))
         session.commit()
-    assert agents.check_hosts(rt) == ["h1"]
+    with pytest.MonkeyPatch.context() as patch:  # this worker has listened for a long time
+        patch.setattr(agents, "LISTENING_SINCE", time.monotonic() - 10 * 86400)
+        assert agents.check_hosts(rt) == ["h1"]
+
+
+def test_a_platform_that_starts_again_gives_its_agents_time_to_report(stack, client, admin):
+    """After the whole platform was stopped, old agent reports are not silence: no host goes
+    down (and no instance is degraded) until HOST_DOWN_AFTER has passed since the start."""
+    rt = rt_of(stack)
+    instance_id = instance_in(stack, client, admin, states.RUNNING)
+    agents.record_report(rt, "h1", {"driver": "process", "nodes": []})
+    with rt.db.session() as session:
+        session.execute(update(Host).values(agent_seen_at=utcnow() - timedelta(days=1)))
+        session.commit()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(agents, "LISTENING_SINCE", time.monotonic())  # just started
+        assert agents.check_hosts(rt) == []
+    host = client.get(f"{API}/hosts/h1", headers=admin).get_json()
+    assert host["state"] == "up"
+    assert status(client, admin, instance_id) == states.RUNNING
+    silence(stack)  # later, the same silence is a host down
+    assert status(client, admin, instance_id) == states.DEGRADED
 
 
 def fail_at(app, client, admin, instance_id: str, step: str) -> None:

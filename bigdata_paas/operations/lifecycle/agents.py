@@ -11,6 +11,7 @@ and the instances whose nodes all run again back to ``running``.
 from __future__ import annotations
 
 import logging
+import time
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -32,6 +33,9 @@ REPORTED = ("running", "failed", "stopped")
 SILENT = "its agent has not reported since "
 #: fields of an agent's report about itself that are kept on the host
 AGENT_FIELDS = ("driver", "machine", "pid", "started_at")
+#: when this process (a pipeline worker; forked pool children inherit it) began to receive
+#: the agents' reports
+LISTENING_SINCE = time.monotonic()
 
 
 def _text(value: Any, limit: int = 2000) -> str:
@@ -100,7 +104,7 @@ def record_report(rt: Runtime, host_name: str, report: dict) -> str:
     with rt.db.session() as session:
         host = session.scalar(select(Host).where(Host.name == host_name))
         if host is None:
-            log.warning("ignored a report of %s: no such host in the inventory", host_name)
+            log.info("ignored a report of %s: no such host in the inventory", host_name)
             session.commit()
             return "ignored"
         host.agent_seen_at = now
@@ -186,8 +190,18 @@ def recover(session: Session, instance_id: str) -> bool:
 
 def check_hosts(rt: Runtime) -> list[str]:
     """Hosts whose agent has been silent for HOST_DOWN_AFTER go down; their running instances
-    go degraded. Returns the hosts marked down now."""
+    go degraded. Returns the hosts marked down now.
+
+    Silence counts only while this process has been listening: when the whole platform was
+    stopped (agents, workers and beat together, ``make run`` interrupted), the agents' last
+    reports are old but nobody was there to hear them, so a platform that starts again gives
+    them HOST_DOWN_AFTER to report before any host goes down (and no instance is degraded
+    for the platform's own absence).
+    """
     now = utcnow()
+    listening = time.monotonic() - LISTENING_SINCE
+    if listening < rt.config.HOST_DOWN_AFTER:
+        return []
     silent_since = now - timedelta(seconds=rt.config.HOST_DOWN_AFTER)
     marked = []
     with rt.db.session() as session:

@@ -53,7 +53,9 @@ def claim_nodes(session, instance_id: str) -> list[tuple[str, dict, dict]]:
     orders = []
     for node, host in rows:
         node.runtime = {"state": "starting", "host": host.name, "at": iso(utcnow())}
-        orders.append((host.name, node.placement, nets))
+        # an agent learns the platform networks its node is on, not the whole inventory's
+        used = {nic.get("networkname") for nic in (node.placement.get("networks") or {}).values()}
+        orders.append((host.name, node.placement, {n: nets[n] for n in sorted(used) if n in nets}))
     return orders
 
 

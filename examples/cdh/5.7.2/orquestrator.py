@@ -1,23 +1,34 @@
 #!/usr/bin/env python3
-"""Orquestrator of the cdh 5.7.2 service: one local server per node (stdlib only).
+"""Orquestrator of the cdh 5.7.2 service: nodes run by host agents, or one local server per
+node (stdlib only).
 
 Contract (DESIGN.md section 9): the platform runs `python3 orquestrator.py start|stop|status`
 in a private working directory (the current directory, also PAAS_WORKDIR) with:
   PAAS_INSTANCE_FILE  JSON file of the placed instance: {"id", "service", "version", "user",
                       "options": {...}, "nodes": [{"name", "host", "address", "port",
                       "check_ports", "services", "cpu", "mem", "disks": [{"name",
-                      "origin", "destination", "type"}], ...}], "services": {...}}
+                      "origin", "destination", "type"}], "runtime": {...} or null, ...}],
+                      "services": {...}}
   PAAS_INSTANCE_ID, PAAS_SERVICE, PAAS_VERSION, PAAS_USER, PAAS_WORKDIR
 Exit codes: 0 success; 1 the cluster cannot be started (message on stderr); 2 usage error or
 missing/invalid instance file; `status` exits 3 when a node's server is not running.
 
-What it deploys: no real Hadoop (that needs the CDH packages), but one small local server per
-node, bound to the node's address and to every port in its check_ports (master: 8020 namenode,
-8032 resourcemanager; slaves: 50010 datanode, 8040 nodemanager), that answers anyone who
-connects (plain TCP or HTTP) with one line of JSON: the node's own configuration (name, role,
-host, address, disks, fs.defaultFS, data dirs). `start` prints the HDFS/YARN role map.
+What it deploys where no agent runs the nodes (the original's way): no real Hadoop (that needs
+the CDH packages), but one small local server per node, bound to the node's address and to
+every port in its check_ports (master: 8020 namenode, 8032 resourcemanager; slaves: 50010
+datanode, 8040 nodemanager), that answers anyone who connects (plain TCP or HTTP) with one line
+of JSON: the node's own configuration (name, role, host, address, disks, fs.defaultFS, data
+dirs). `start` prints the HDFS/YARN role map.
+
+Where the nodes' hosts run agents (nodes with a `runtime`: docs/orquestrators.md), each node
+runs already, a container of the paas-node image (or a process standing in for it) serving its
+own placed configuration on its check ports: `start` connects to every check port of every
+node, checks that the node answers as itself (its name and instance), and prints the commands
+and settings a deployment would apply; `stop` stops nothing of its own (the platform stops the
+nodes through their agents).
 """
 
+import errno
 import json
 import os
 import re
@@ -102,6 +113,14 @@ def plan(inst):
 
 # ==== node servers: the same in every example orquestrator (tests/examples checks it) ====
 #
+# Two kinds of nodes. A node with a `runtime` in the instance file runs already: its host's
+# agent started it (a container of the paas-node image, or a process), and it serves its own
+# configuration on its check ports. `start` configures and verifies it: it connects to each
+# of its check ports and checks that the node answers as itself (its name and instance), and
+# prints what a deployment would run there; `stop` leaves it to the platform, which stops it
+# through the agent. A node without one (its host has no agent: the original's way) gets a
+# small server of this script's own, started by `start` and stopped by `stop`.
+#
 # Work dir files: nodes/<node>.json (what the node serves), run/<node>.pid, log/<node>.log,
 # state.json (what `stop` prints). Each server runs `<python> -I <this script> serve <config>`
 # in its own session (so it outlives `start`, whose process group the platform may kill),
@@ -110,6 +129,7 @@ def plan(inst):
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")
 START_TIMEOUT = 20.0  # seconds for every server to listen, plus 0.1 s per node
+VERIFY_TIMEOUT = 30.0  # seconds an agent-run node has to answer as itself on every port
 STOP_TIMEOUT = 5.0  # seconds between SIGTERM and SIGKILL
 HTTP_METHODS = {b"GET", b"HEAD", b"POST", b"PUT", b"DELETE", b"OPTIONS", b"PATCH"}
 STATE = "state.json"
@@ -309,22 +329,82 @@ def kill_servers():
     return servers, live
 
 
-def start():
-    inst = load_instance()
-    owners = {}
-    for node in inst["nodes"]:
+def run_by_agent(node):
+    """The node runs already, started by its host's agent (the instance file says how)."""
+    return isinstance(node.get("runtime"), dict)
+
+
+def ask_node(address, port, timeout=2.0):
+    """What a node serves on ``port``: its configuration (a JSON object), or None."""
+    try:
+        with socket.create_connection((address, port), timeout=timeout) as conn:
+            conn.sendall(b"GET / HTTP/1.0\r\n\r\n")
+            chunks = []
+            while True:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+    except OSError:
+        return None
+    raw = b"".join(chunks)
+    if raw.startswith(b"HTTP/"):
+        raw = raw.split(b"\r\n\r\n", 1)[-1]
+    try:
+        answer = json.loads(raw)
+    except ValueError:
+        return None
+    return answer if isinstance(answer, dict) else None
+
+
+def answers_as_itself(inst, node, port):
+    """(True, "") when the node at its address and ``port`` says it is this node of this
+    instance; (False, what answered instead) otherwise."""
+    answer = ask_node(node["address"], port)
+    if answer is None:
+        return False, "no answer"
+    iid = str(inst.get("id") or os.environ.get("PAAS_INSTANCE_ID", ""))
+    said = (str(answer.get("node", answer.get("name"))), str(answer.get("instance")))
+    if said != (node["name"], iid):
+        return False, f"answered as node {said[0]} of instance {said[1]}"
+    return True, ""
+
+
+def verify_nodes(inst, nodes, layout):
+    """Check that every agent-run node answers as itself on all its check ports (waiting
+    VERIFY_TIMEOUT at most), and print how each would be configured; exit 1 if one does not."""
+    deadline = time.monotonic() + VERIFY_TIMEOUT
+    for node in nodes:
+        runtime = node["runtime"]
+        if runtime.get("state") != "running":
+            fail(f"{node['name']} is {runtime.get('state')} on {node.get('host')}, not running", 1)
         for port in node_ports(node):
-            other = owners.setdefault((node["address"], port), node["name"])
-            if other != node["name"]:
-                fail(
-                    f"{other} and {node['name']} would both listen on {node['address']}:{port}: "
-                    "give every node an address of its own (a network in the template and "
-                    "hosts attached to it, see examples/README.md)",
-                    1,
-                )
-    summary, layout = plan(inst)
+            while True:
+                ok, why = answers_as_itself(inst, node, port)
+                if ok:
+                    break
+                # another node answering will not turn into this one: only silence is waited out
+                if why != "no answer" or time.monotonic() > deadline:
+                    fail(
+                        f"{node['name']} ({runtime.get('name')} on {node.get('host')}) does not "
+                        f"answer as itself on {node['address']}:{port}: {why}",
+                        1,
+                    )
+                time.sleep(0.2)
+        ports = ",".join(str(p) for p in node_ports(node))
+        print(
+            f"{node['name']}: {runtime.get('driver', 'agent')} node {runtime.get('name')} on "
+            f"{node.get('host')} answers as itself on {node['address']}:{ports}"
+        )
+        role, settings = layout[node["name"]]
+        print(f"configure {node['name']} as {role}: {json.dumps(settings, sort_keys=True)}")
+
+
+def start_servers(inst, nodes, layout):
+    """Start this script's own server for each node (nodes no agent runs); wait until each
+    listens on every port, or stop them all and exit 1."""
     spawned = []
-    for node in inst["nodes"]:
+    for node in nodes:
         name = node["name"]
         config, pid_file, log = node_files(name)
         pid = read_pid(pid_file)
@@ -363,7 +443,7 @@ def start():
         os.replace(pid_file + ".tmp", pid_file)
         spawned.append((node, process))
     # Ready: the server said so after binding every port (a squatter's port answers too).
-    deadline = time.monotonic() + START_TIMEOUT + 0.1 * len(inst["nodes"])
+    deadline = time.monotonic() + START_TIMEOUT + 0.1 * len(nodes)
     waiting = list(spawned)
     while waiting:
         for node, process in waiting:
@@ -380,11 +460,32 @@ def start():
             )
         if waiting:
             time.sleep(0.05)
-    for node in inst["nodes"]:
+    for node in nodes:
         ports = ",".join(str(p) for p in node_ports(node))
         pid = read_pid(node_files(node["name"])[1])
         print(f"{node['name']}: serving its config on {node['address']}:{ports} (pid {pid})")
+
+
+def start():
+    inst = load_instance()
+    owners = {}
+    for node in inst["nodes"]:
+        for port in node_ports(node):
+            other = owners.setdefault((node["address"], port), node["name"])
+            if other != node["name"]:
+                fail(
+                    f"{other} and {node['name']} would both listen on {node['address']}:{port}: "
+                    "give every node an address of its own (a network in the template and "
+                    "hosts attached to it, see examples/README.md)",
+                    1,
+                )
+    summary, layout = plan(inst)
+    agents = [n for n in inst["nodes"] if run_by_agent(n)]
+    own = [n for n in inst["nodes"] if not run_by_agent(n)]
+    verify_nodes(inst, agents, layout)
+    start_servers(inst, own, layout)
     summary["nodes"] = {n["name"]: n.get("services") or [] for n in inst["nodes"]}
+    summary["agent_nodes"] = [n["name"] for n in agents]
     write_json(os.path.join(workdir(), STATE), summary)
     print(summary["started"])
     first = inst["nodes"][0]
@@ -412,6 +513,9 @@ def stop():
         os.remove(os.path.join(workdir(), STATE))
     except FileNotFoundError:
         pass
+    if summary.get("agent_nodes"):
+        names = ", ".join(summary["agent_nodes"])
+        print(f"{names}: run by their hosts' agents; the platform stops them after this")
     print(f"stopped {len(servers)} node server(s)")
     if summary.get("stopped"):
         print(summary["stopped"])
@@ -421,9 +525,20 @@ def status():
     inst = load_instance()
     down = 0
     for node in inst["nodes"]:
+        ports = ",".join(str(p) for p in node_ports(node))
+        if run_by_agent(node):
+            name = node["runtime"].get("name")
+            checks = [answers_as_itself(inst, node, port) for port in node_ports(node)]
+            why = "; ".join(w for ok, w in checks if not ok)
+            if not why:
+                where = f"{name} on {node.get('host')}"
+                print(f"{node['name']}: running ({where}) on {node['address']}:{ports}")
+            else:
+                down += 1
+                print(f"{node['name']}: not answering as itself ({name}): {why}")
+            continue
         config, pid_file, _log = node_files(node["name"])
         pid = read_pid(pid_file)
-        ports = ",".join(str(p) for p in node_ports(node))
         if server_alive(pid, config):
             print(f"{node['name']}: running (pid {pid}) on {node['address']}:{ports}")
         else:
@@ -446,7 +561,16 @@ def serve(config_path):
         try:
             listener.bind((config["address"], port))
         except OSError as e:
-            print(f"cannot listen on {config['address']}:{port}: {e.strerror or e}", flush=True)
+            hint = ""
+            if e.errno == errno.EADDRNOTAVAIL:
+                hint = (
+                    " (not an address of this machine: without host agents the orquestrator "
+                    "serves the nodes itself, on addresses it has, such as a loopback network)"
+                )
+            print(
+                f"cannot listen on {config['address']}:{port}: {e.strerror or e}{hint}",
+                flush=True,
+            )
             sys.exit(1)
         listener.listen(128)
         listener.setblocking(False)
