@@ -80,23 +80,30 @@ def run(rt: Runtime, instance_id: str, token: str | None = None) -> str:
     if ok:
         ok, health = check_health(rt, instance_id)
         how = f"{how}; {health}"
+    ours = (Instance.run_token == token,)
     if ok:
         with rt.db.session() as session:
             moved = advance(
-                session,
-                instance_id,
-                "run",
-                states.RUNNING,
-                how,
-                heartbeat_at=None,
+                session, instance_id, "run", states.RUNNING, how, heartbeat_at=None, where=ours
             )
             session.commit()
         if moved:
             return states.RUNNING
+    with rt.db.session() as session:
+        status, holder = session.execute(
+            select(Instance.status, Instance.run_token).where(Instance.id == instance_id)
+        ).one()
+        session.commit()
+    mine = status == states.SCHEDULED and holder == token
+    if not mine and status != states.DESTROYING:
+        # Another attempt claimed the run (this one's heartbeat was taken for lost) or it
+        # moved on: what runs now is not this attempt's to stop or release.
+        return "skipped"
     # start began: whatever it left behind is stopped before the instance fails
     stop_quietly(rt, instance_id, "run")
     stopped = stop_nodes(rt, instance_id)
-    if not ok and fail(rt, instance_id, "run", f"{how} ({stopped})" if stopped else how):
+    reason = f"{how} ({stopped})" if stopped else how
+    if mine and fail(rt, instance_id, "run", reason, where=ours):
         return states.FAILED
     # Destroyed while start ran: the destroy left the rest to this step.
     return finish_destroy(rt, instance_id)
@@ -177,15 +184,14 @@ def destroy(rt: Runtime, instance_id: str) -> str:
 
 
 def finish_destroy(rt: Runtime, instance_id: str) -> str:
-    """Release every allocation of a destroying instance and mark it destroyed."""
+    """Release every allocation of a destroying instance and mark it destroyed; an instance
+    that is not destroying keeps what it holds."""
     with rt.db.session() as session:
-        allocations.release(session, instance_id)
+        allocations.lock_placement(session)  # first, as placements do: releases take it too
         moved = advance(
-            session,
-            instance_id,
-            "destroy",
-            states.DESTROYED,
-            "every allocation released",
+            session, instance_id, "destroy", states.DESTROYED, "every allocation released"
         )
+        if moved:
+            allocations.release(session, instance_id)
         session.commit()
     return states.DESTROYED if moved else "skipped"

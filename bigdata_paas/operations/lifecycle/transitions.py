@@ -23,10 +23,12 @@ def advance(
     message: str = "",
     *,
     source: str | None = None,
+    where: tuple = (),
     **values,
 ) -> bool:
     """Move the instance to ``to`` if the status machine lets ``step`` move it there from
-    its current status (or from ``source`` only, when given); record the event.
+    its current status (or from ``source`` only, when given) and the extra conditions
+    ``where`` hold (e.g. the run is still this attempt's); record the event.
 
     A move the machine lacks raises ``states.IllegalTransition``; a status that moved on
     meanwhile (a redelivered message, a lost race) is no error: False, nothing changed.
@@ -38,7 +40,7 @@ def advance(
         sources = (source,)
     moved = session.execute(
         update(Instance)
-        .where(Instance.id == instance_id, Instance.status.in_(sources))
+        .where(Instance.id == instance_id, Instance.status.in_(sources), *where)
         .values(status=to, updated_at=utcnow(), **values)
         .execution_options(synchronize_session=False)
     ).rowcount
@@ -56,7 +58,7 @@ def status_of(session: Session, instance_id: str) -> str | None:
     return session.scalar(select(Instance.status).where(Instance.id == instance_id))
 
 
-def fail(rt: Runtime, instance_id: str, step: str, reason: str) -> bool:
+def fail(rt: Runtime, instance_id: str, step: str, reason: str, *, where: tuple = ()) -> bool:
     """Fail the instance at launch step ``step`` with a reason and release what it holds.
 
     Only a launch step fails an instance, and only from the status it starts from; anything
@@ -75,6 +77,7 @@ def fail(rt: Runtime, instance_id: str, step: str, reason: str) -> bool:
             failed_step=step,
             error=reason[:4000],
             wait_reason=None,
+            where=where,
         ):
             return False
         allocations.release(session, instance_id)
