@@ -29,7 +29,7 @@ from tests.api.support import (
 )
 from tests.conftest import ADMIN_TOKEN, base_env, bearer, make_app
 
-pytestmark = pytest.mark.load  # issue 5, load: idempotent launch
+pytestmark = pytest.mark.load  # idempotent launches under concurrency
 
 LAUNCH = f"{API}/services/tiny/1"
 

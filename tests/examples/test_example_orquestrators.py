@@ -343,7 +343,7 @@ def test_servers_exit_by_themselves_when_the_work_dir_is_removed(deploy):
 
 
 def test_under_the_platform_runner(tmp_path):
-    """Through ``orchestration.run_script``: scrubbed env, limits, ``nobody`` when root."""
+    """Through ``orquestrator.run_script``: scrubbed env, limits, ``nobody`` when root."""
     from bigdata_paas.orquestrator import ScriptLimits, run_script
     from bigdata_paas.orquestrator.runner import reachable_workdir
 

@@ -1,4 +1,4 @@
-"""Stopping the platform stops no cluster (issue 17).
+"""Stopping the platform stops no cluster.
 
 The platform runs as ``make run`` runs it: ``flask --app wsgi paas setup``, then ``honcho
 start`` on the Procfile (web, worker, orquestrator, flower, beat and the agents of node01..04),

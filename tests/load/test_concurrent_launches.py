@@ -1,4 +1,4 @@
-"""500 concurrent launches through a real gunicorn against capacity for 100 (issue 5, Load 4).
+"""500 concurrent launches through a real gunicorn against capacity for 100.
 
 The production stack: PostgreSQL, RabbitMQ, gunicorn with gthread workers as the Procfile
 starts it, and two Celery workers on both queues. 500 threads released together by a barrier

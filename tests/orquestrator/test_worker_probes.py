@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ADMIN_TOKEN, wait_for_status
-from tests.orchestration.conftest import API, HOST, launch
+from tests.orquestrator.conftest import API, HOST, launch
 
 pytestmark = pytest.mark.integration
 

@@ -10,7 +10,7 @@ import pytest
 
 from bigdata_paas.orquestrator.runner import TRUNCATED
 from tests.conftest import wait_for_status
-from tests.orchestration.conftest import API, HOST, launch
+from tests.orquestrator.conftest import API, HOST, launch
 
 pytestmark = pytest.mark.integration
 
