@@ -1,5 +1,5 @@
 """paas launch --wait and a resumed stream on the production pair: PostgreSQL (where event ids
-commit out of order, see operations/feeds.py) and RabbitMQ, through gunicorn."""
+commit out of order, see operations/feeds/) and RabbitMQ, through gunicorn."""
 
 from __future__ import annotations
 
