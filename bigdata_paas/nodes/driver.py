@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-from bigdata_paas.nodes.spec import NodeSpec
+from bigdata_paas.nodes.errors import NodeStartError
+from bigdata_paas.nodes.spec import Disk, NodeSpec
 
 DRIVERS = ("auto", "podman", "process")
 
@@ -74,6 +75,30 @@ class NodeInfo:
     labels: Mapping[str, str] = field(default_factory=dict)
     #: other limits by name (nofile, nproc, address space...), as numbers
     limits: Mapping[str, int | None] = field(default_factory=dict)
+
+
+def disk_source(spec: NodeSpec, disk: Disk, *, create_origins: bool) -> Path:
+    """The directory a node's disk binds, made if missing. Its origin (the host's disk) must
+    be there already unless the driver creates origins (a laptop has no disks to mount)."""
+    origin = Path(disk.origin)
+    if not origin.is_dir():
+        if not create_origins:
+            raise NodeStartError(
+                f"disk {disk.name or disk.destination}: {origin} does not exist on this "
+                "host (is the disk mounted?)",
+                reason="missing disk origin",
+            )
+        origin.mkdir(parents=True, exist_ok=True)
+    source = spec.disk_source(disk)
+    source.mkdir(parents=True, exist_ok=True)
+    return source
+
+
+def start_failed(spec: NodeSpec, exc: OSError) -> NodeStartError:
+    """A node start the operating system refused (a directory, a process, a file)."""
+    return NodeStartError(
+        f"node {spec.name}: {exc}", reason=str(exc), node=spec.name, instance_id=spec.instance_id
+    )
 
 
 @runtime_checkable

@@ -24,6 +24,8 @@ from bigdata_paas.nodes.driver import (
     NodeHandle,
     NodeInfo,
     NodeState,
+    disk_source,
+    start_failed,
 )
 from bigdata_paas.nodes.errors import NodeNetworkError, NodeStartError
 from bigdata_paas.nodes.podman_cli import Podman, needs_containers_conf, podman_env, tail
@@ -84,17 +86,7 @@ class PodmanDriver(Podman):
             uid, _, group = spec.options.user.partition(":")
             uid, gid = int(uid), int(group) if group else -1
         for disk in spec.disks:
-            origin = Path(disk.origin)
-            if not origin.is_dir():
-                if not self.create_origins:
-                    raise NodeStartError(
-                        f"disk {disk.name or disk.destination}: {origin} does not exist on this "
-                        "host (is the disk mounted?)",
-                        reason="missing disk origin",
-                    )
-                origin.mkdir(parents=True, exist_ok=True)
-            source = spec.disk_source(disk)
-            source.mkdir(parents=True, exist_ok=True)
+            source = disk_source(spec, disk, create_origins=self.create_origins)
             if uid is not None:
                 os.chown(source, uid, gid if gid is not None else -1)
 
@@ -250,12 +242,7 @@ class PodmanDriver(Podman):
                 ) from exc
             raise
         except OSError as exc:  # a disk directory that cannot be made
-            raise NodeStartError(
-                f"node {spec.name}: {exc}",
-                reason=str(exc),
-                node=spec.name,
-                instance_id=spec.instance_id,
-            ) from exc
+            raise start_failed(spec, exc) from exc
 
     def _remove(self, name: str) -> bool:
         done = self.run("rm", "--force", "--time", str(math.ceil(self.stop_grace)), name)

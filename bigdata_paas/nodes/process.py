@@ -38,6 +38,8 @@ from bigdata_paas.nodes.driver import (
     NodeHandle,
     NodeInfo,
     NodeState,
+    disk_source,
+    start_failed,
 )
 from bigdata_paas.nodes.errors import NodeStartError
 from bigdata_paas.nodes.procfs import (
@@ -149,17 +151,7 @@ class ProcessDriver:
     def _disks(self, spec: NodeSpec, runner: pwd.struct_passwd | None) -> list[dict]:
         disks = []
         for disk in spec.disks:
-            origin = Path(disk.origin)
-            if not origin.is_dir():
-                if not self.create_origins:
-                    raise NodeStartError(
-                        f"disk {disk.name or disk.destination}: {origin} does not exist on this "
-                        "host (is the disk mounted?)",
-                        reason="missing disk origin",
-                    )
-                origin.mkdir(parents=True, exist_ok=True)
-            source = spec.disk_source(disk)
-            source.mkdir(parents=True, exist_ok=True)
+            source = disk_source(spec, disk, create_origins=self.create_origins)
             os.chmod(spec.instance_dir(disk), 0o711)
             if disk.mode == "rw":
                 os.chmod(source, 0o700)
@@ -279,12 +271,7 @@ class ProcessDriver:
                 exc.node, exc.instance_id = spec.name, spec.instance_id
                 raise
             except OSError as exc:
-                raise NodeStartError(
-                    f"node {spec.name}: {exc}",
-                    reason=str(exc),
-                    node=spec.name,
-                    instance_id=spec.instance_id,
-                ) from exc
+                raise start_failed(spec, exc) from exc
             self._children[process.pid] = process
             if record["start_time"] is None:
                 process.wait()

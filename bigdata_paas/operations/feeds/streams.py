@@ -4,8 +4,9 @@ stream waits for more."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -172,18 +173,32 @@ def open_instance_stream(
         return None
     sub = hub.subscribe(instance_id=instance_id)
     body = _log_messages if logs else _event_messages
-    return Stream(sub, body(hub, sub, instance_id, state, cursor, terminal, pace))
+    return Stream(sub, body(hub, sub, Opening(instance_id, state, terminal), cursor, pace))
+
+
+class Opening(NamedTuple):
+    """What an instance's stream knew when it opened."""
+
+    instance_id: str
+    state: InstanceState
+    terminal: tuple[str, ...]
+
+
+def _until_more(
+    hub: Hub, sub: Subscription, pace: Pace, opened: float, quiet: float
+) -> Generator[Message, None, float | None]:
+    """Keep-alives while a stream waits for rows: returns when the last one went out, or None
+    when the stream must end."""
+    while (step := _wait(hub, sub, pace, opened, quiet)) == KEEPALIVE:
+        yield Message(comment="keep-alive")
+        quiet = time.monotonic()
+    return None if step == END else quiet
 
 
 def _event_messages(
-    hub: Hub,
-    sub: Subscription,
-    instance_id: str,
-    state: InstanceState,
-    cursor: int,
-    terminal: tuple[str, ...],
-    pace: Pace,
+    hub: Hub, sub: Subscription, opening: Opening, cursor: int, pace: Pace
 ) -> Iterator[Message]:
+    instance_id, state, terminal = opening
     opened = quiet = time.monotonic()
     ended = False
     while not (hub.closing or sub.closed):
@@ -202,22 +217,16 @@ def _event_messages(
             continue
         if ended or (state.status in terminal and final.events >= state.last_event):
             return
-        while (step := _wait(hub, sub, pace, opened, quiet)) == KEEPALIVE:
-            yield Message(comment="keep-alive")
-            quiet = time.monotonic()
-        if step == END:
+        waited = yield from _until_more(hub, sub, pace, opened, quiet)
+        if waited is None:
             return
+        quiet = waited
 
 
 def _log_messages(
-    hub: Hub,
-    sub: Subscription,
-    instance_id: str,
-    state: InstanceState,
-    cursor: int,
-    terminal: tuple[str, ...],
-    pace: Pace,
+    hub: Hub, sub: Subscription, opening: Opening, cursor: int, pace: Pace
 ) -> Iterator[Message]:
+    instance_id, state, terminal = opening
     opened = quiet = time.monotonic()
     seen_event, ended = state.last_event, False
     while not (hub.closing or sub.closed):
@@ -247,11 +256,10 @@ def _log_messages(
             # mark; one more read takes them, then the stream ends.
             ended = True
             continue
-        while (step := _wait(hub, sub, pace, opened, quiet)) == KEEPALIVE:
-            yield Message(comment="keep-alive")
-            quiet = time.monotonic()
-        if step == END:
+        waited = yield from _until_more(hub, sub, pace, opened, quiet)
+        if waited is None:
             return
+        quiet = waited
 
 
 def open_global_stream(hub: Hub, *, user_id: int | None, after: int | None, pace: Pace) -> Stream:
@@ -280,8 +288,7 @@ def _global_messages(
             quiet = time.monotonic()
         if len(rows) == BATCH:
             continue
-        while (step := _wait(hub, sub, pace, opened, quiet)) == KEEPALIVE:
-            yield Message(comment="keep-alive")
-            quiet = time.monotonic()
-        if step == END:
+        waited = yield from _until_more(hub, sub, pace, opened, quiet)
+        if waited is None:
             return
+        quiet = waited
