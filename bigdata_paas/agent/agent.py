@@ -74,6 +74,10 @@ class Agent:
         except Unavailable:
             log.warning("agent %s: could not publish %s", self.host, task)
 
+    def report_node(self, instance_id: str, name: str, status: str, detail: dict) -> None:
+        """Tell the pipeline what became of one node here."""
+        self.report("pipeline.node_report", self.host, instance_id, name, status, detail)
+
     def start(self, instance_id: str, placed: Mapping[str, Any], networks: Mapping) -> str:
         """Start one placed node (idempotent: a running one is found, not doubled)."""
         name = str(placed.get("name"))
@@ -94,18 +98,11 @@ class Agent:
             handle = self.driver.start(spec)
         except NODE_ERRORS as exc:
             log.warning("agent %s: node %s of %s failed: %s", self.host, name, instance_id, exc)
-            self.report(
-                "pipeline.node_report",
-                self.host,
-                instance_id,
-                name,
-                "failed",
-                {"driver": self.driver.name, "error": str(exc)[:2000]},
+            self.report_node(
+                instance_id, name, "failed", {"driver": self.driver.name, "error": str(exc)[:2000]}
             )
             return "failed"
-        self.report(
-            "pipeline.node_report",
-            self.host,
+        self.report_node(
             instance_id,
             name,
             "running",
@@ -126,16 +123,14 @@ class Agent:
             self.driver.remove_instance_dirs(instance_id, self._origins(placed, create=False))
         except NODE_ERRORS as exc:
             log.warning("agent %s: stopping %s of %s failed: %s", self.host, name, instance_id, exc)
-            self.report(
-                "pipeline.node_report",
-                self.host,
+            self.report_node(
                 instance_id,
                 name,
                 "failed",
                 {"driver": self.driver.name, "error": f"stop: {exc}"[:2000]},
             )
             return "failed"
-        self.report("pipeline.node_report", self.host, instance_id, name, "stopped", {})
+        self.report_node(instance_id, name, "stopped", {})
         return "stopped"
 
     def heartbeat(self) -> None:

@@ -49,9 +49,9 @@ from bigdata_paas.nodes.procfs import (
     proc_stat,
     read_limits,
     session_members,
-    unprivileged_user,
 )
 from bigdata_paas.nodes.spec import NodeSpec, container_name, remove_instance_dirs
+from bigdata_paas.unprivileged import unprivileged_user
 
 SAFE_PATH = "/usr/local/bin:/usr/bin:/bin"
 SERVE_SCRIPT = Path(__file__).with_name("serve.py")

@@ -5,22 +5,11 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-import pwd
 import resource
 from collections.abc import Callable
 from pathlib import Path
 
 from bigdata_paas.nodes.spec import NodeSpec
-
-
-def unprivileged_user() -> pwd.struct_passwd | None:
-    """``nobody`` when we run as root (like the orquestrator runner), else None."""
-    if os.geteuid() != 0:
-        return None
-    try:
-        return pwd.getpwnam("nobody")
-    except KeyError:
-        return None
 
 
 def proc_stat(pid: int) -> tuple[str, int] | None:

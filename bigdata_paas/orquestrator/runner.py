@@ -23,6 +23,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bigdata_paas.unprivileged import unprivileged_user
+
 SAFE_PATH = "/usr/local/bin:/usr/bin:/bin"
 #: seconds to keep reading after the script exits (its daemons may keep the pipes)
 DRAIN_AFTER_EXIT = 0.5
@@ -61,15 +63,6 @@ class RunResult:
         if self.tail:
             text += "; last output: " + " | ".join(self.tail[-5:])
         return text
-
-
-def _unprivileged_user() -> pwd.struct_passwd | None:
-    if os.geteuid() != 0:
-        return None
-    try:
-        return pwd.getpwnam("nobody")
-    except KeyError:
-        return None
 
 
 def _limit(limits: ScriptLimits, drop_privileges: bool) -> Callable[[], None]:
@@ -187,7 +180,7 @@ def run_script(
 
     ``on_tick`` is called about every 0.2 s while the script runs (heartbeats).
     """
-    runner = _unprivileged_user()
+    runner = unprivileged_user()
     if runner is not None:
         workdir = reachable_workdir(workdir)
     script_path, instance_file = prepare_workdir(workdir, script, document)
