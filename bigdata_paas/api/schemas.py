@@ -372,7 +372,11 @@ class InstancePage(Schema):
     items = fields.List(fields.Nested(InstanceSummary))
     page = fields.Integer()
     per_page = fields.Integer()
-    total = fields.Integer()
+    total = fields.Integer(
+        allow_none=True,
+        metadata={"description": "how many match, counted up to 10,000; null beyond"},
+    )
+    has_more = fields.Boolean(metadata={"description": "whether a next page has items"})
 
 
 class EventOut(Schema):

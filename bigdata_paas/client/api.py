@@ -282,7 +282,7 @@ class Client:
                 "GET", "/instances", params={**params, "page": page, "per_page": per_page}
             )
             yield from body["items"]
-            if page * body["per_page"] >= body["total"] or not body["items"]:
+            if not body["has_more"] or not body["items"]:
                 return
             page += 1
 

@@ -20,6 +20,17 @@ class Instance(Base):
     __tablename__ = "instances"
     __table_args__ = (
         Index("ix_instances_status_queued_at", "status", "queued_at"),
+        # The lists (GET /instances), newest first: each filter walks its index from the end.
+        Index("ix_instances_created", "created_at", "id"),
+        Index("ix_instances_status_created", "status", "created_at", "id"),
+        Index("ix_instances_user_created", "user_id", "created_at", "id"),
+        Index(
+            "ix_instances_service_created",
+            "service_name",
+            "service_version",
+            "created_at",
+            "id",
+        ),
         # One launch per (user, Idempotency-Key); rows without a key (NULL) never collide.
         UniqueConstraint("user_id", "idempotency_key"),
     )

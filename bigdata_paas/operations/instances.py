@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, joinedload
 
 from bigdata_paas import states
 from bigdata_paas.errors import (
@@ -242,6 +242,11 @@ def visible_instances(user: Caller):
     return query
 
 
+#: a list counts its matches up to this many (beyond, its total is null: an exact count of
+#: 100,000 instances costs more than the page itself)
+COUNT_LIMIT = 10_000
+
+
 def list_instances(
     rt: Runtime,
     user: Caller,
@@ -253,7 +258,8 @@ def list_instances(
     owner: str | None = None,
 ) -> dict:
     """One page of the instances ``user`` may see, newest first, filtered by whatever is
-    given; ``per_page`` defaults to PAAS_PAGE_SIZE. Only admins filter by ``owner``."""
+    given; ``per_page`` defaults to PAAS_PAGE_SIZE. Only admins filter by ``owner``.
+    ``has_more`` says whether a next page has items; ``total`` is exact up to COUNT_LIMIT."""
     if owner is not None and not user.is_admin:
         raise ValidationError([{"field": "user", "message": "only admins can filter by user"}])
     size = per_page or rt.config.PAGE_SIZE
@@ -267,16 +273,25 @@ def list_instances(
             query = query.where(column == value)
     if owner is not None:
         query = query.join(User, User.id == Instance.user_id).where(User.name == owner)
+    counted = query.with_only_columns(Instance.id).limit(COUNT_LIMIT + 1).subquery()
     with rt.db.session() as session:
-        total = session.scalar(select(func.count()).select_from(query.subquery()))
-        rows = session.scalars(
-            query.options(selectinload(Instance.user))
-            .order_by(Instance.created_at.desc(), Instance.id)
-            .offset((page - 1) * size)
-            .limit(size)
+        total = session.scalar(select(func.count()).select_from(counted))
+        rows = list(
+            session.scalars(
+                query.options(joinedload(Instance.user))
+                .order_by(Instance.created_at.desc(), Instance.id.desc())
+                .offset((page - 1) * size)
+                .limit(size + 1)
+            )
         )
-        items = [i.to_dict(with_nodes=False) for i in rows]
-    return {"items": items, "page": page, "per_page": size, "total": total}
+        items = [i.to_dict(with_nodes=False) for i in rows[:size]]
+    return {
+        "items": items,
+        "page": page,
+        "per_page": size,
+        "total": total if total is not None and total <= COUNT_LIMIT else None,
+        "has_more": len(rows) > size,
+    }
 
 
 def get_instance(session: Session, user: Caller, instance_id: str) -> Instance:

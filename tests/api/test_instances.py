@@ -121,12 +121,28 @@ def test_pagination_newest_first_without_overlap(world):
     pages = [listing(world, "admin", f"per_page=3&page={n}") for n in (1, 2, 3)]
     assert [len(p["items"]) for p in pages] == [3, 1, 0]
     assert all(p["total"] == 4 and p["per_page"] == 3 for p in pages)
+    assert [p["has_more"] for p in pages] == [True, False, False]
     assert [p["page"] for p in pages] == [1, 2, 3]
     items = [item for p in pages for item in p["items"]]
     assert {item["id"] for item in items} == set(world["ids"].values())
     created = [item["created_at"] for item in items]
     assert created == sorted(created, reverse=True)
     assert items[0]["id"] == world["ids"]["bob-gluster"]  # launched last
+
+
+def test_total_is_counted_up_to_a_limit(world, monkeypatch):
+    """Beyond COUNT_LIMIT matches a list says null instead of counting them all; has_more
+    still says whether a next page has items."""
+    from bigdata_paas.operations import instances
+
+    monkeypatch.setattr(instances, "COUNT_LIMIT", 3)
+    first, last = (listing(world, "admin", f"per_page=2&page={n}") for n in (1, 2))
+    assert (first["total"], first["has_more"], len(first["items"])) == (None, True, 2)
+    assert (last["total"], last["has_more"], len(last["items"])) == (None, False, 2)
+    monkeypatch.setattr(instances, "COUNT_LIMIT", 4)
+    assert listing(world, "admin", "per_page=2")["total"] == 4
+    mine = listing(world, "alice", "per_page=1")
+    assert (mine["total"], mine["has_more"]) == (3, True)
 
 
 def test_default_page_size(world):
