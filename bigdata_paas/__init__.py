@@ -45,6 +45,9 @@ def create_app(config: Config | None = None) -> Flask:
     install_outbox(db.sessionmaker, celery)
     app.extensions["paas"] = Runtime(config=config, db=db, celery=celery)
     init_api(app)
+    from bigdata_paas.console import init_console
+
+    init_console(app)
     from bigdata_paas import cli
 
     cli.init_cli(app)

@@ -72,6 +72,9 @@ class Config:
     FLOWER_USER: str = setting("admin", doc="Flower basic-auth user")
     FLOWER_PASSWORD: str = setting("", doc="Flower basic-auth password (generated if empty)")
     ADMIN_TOKEN: str = setting("", doc="bearer token of the user `admin` (generated if empty)")
+    CONSOLE_SECRET_KEY: str = setting(
+        "", doc="key signing the web console's session cookies (generated into DATA_DIR if empty)"
+    )
     DATABASE_URL: str = setting("", doc="SQLAlchemy URL; default sqlite:///DATA_DIR/paas.sqlite3")
     BROKER_URL: str = setting("", doc="Celery broker URL; default filesystem://localhost/")
     BROKER_POLLING_INTERVAL: float = setting(
