@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from flask import Blueprint, Flask, Response, request
 
-from bigdata_paas.console.session import init_session
-
 PREFIX = "/console"
 
 #: what a console page may load: only this origin, no inline script or style, no framing
@@ -43,7 +41,9 @@ def _secure_headers(response: Response) -> Response:
 
 def init_console(app: Flask) -> None:
     """Mount the console at /console and give it its session."""
-    from bigdata_paas.console import admin, pages  # noqa: F401  (routes on ``bp``)
+    # the modules put their routes on ``bp`` as they are imported (once per process)
+    from bigdata_paas.console import admin, pages  # noqa: F401
+    from bigdata_paas.console.session import init_session
 
-    init_session(app, bp)
+    init_session(app)
     app.register_blueprint(bp, url_prefix=PREFIX)

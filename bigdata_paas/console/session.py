@@ -17,7 +17,6 @@ from datetime import timedelta
 from urllib.parse import urlsplit
 
 from flask import (
-    Blueprint,
     Flask,
     abort,
     current_app,
@@ -30,6 +29,7 @@ from flask import (
 )
 from flask.sessions import SecureCookieSessionInterface
 
+from bigdata_paas.console import bp
 from bigdata_paas.credentials import console_secret_key
 from bigdata_paas.operations.sessions import open_session, session_caller
 
@@ -53,6 +53,7 @@ class ConsoleSessionInterface(SecureCookieSessionInterface):
         return bool(app.config["SESSION_COOKIE_SECURE"] or request.is_secure)
 
 
+@bp.app_template_global()
 def csrf_token() -> str:
     """This session's CSRF token (made on first use)."""
     if "csrf" not in session:
@@ -67,7 +68,8 @@ def check_csrf() -> None:
         abort(400, "the form expired or did not come from this console: reload the page")
 
 
-def init_session(app: Flask, bp: Blueprint) -> None:
+def init_session(app: Flask) -> None:
+    """Sign the app's session cookies with the console's key, and set the cookie's flags."""
     app.secret_key = console_secret_key(app.extensions["paas"].config)
     app.session_interface = ConsoleSessionInterface()
     app.config.update(
@@ -77,12 +79,9 @@ def init_session(app: Flask, bp: Blueprint) -> None:
         SESSION_COOKIE_SAMESITE="Strict",
         PERMANENT_SESSION_LIFETIME=LIFETIME,
     )
-    bp.before_request(load_user)
-    bp.add_app_template_global(csrf_token)
-    bp.add_url_rule("/login", "sign_in", sign_in, methods=["GET", "POST"])
-    bp.add_url_rule("/logout", "sign_out", sign_out, methods=["POST"])
 
 
+@bp.before_request
 def load_user():
     """Who this session is (``g.user``, as the API's token check sets it); POSTs checked."""
     digest = session.get("token")
@@ -108,6 +107,7 @@ def safe_next(target: str | None) -> str:
     return target
 
 
+@bp.route("/login", methods=["GET", "POST"])
 def sign_in():
     """Take a bearer token; open a session for its user."""
     error = None
@@ -128,6 +128,7 @@ def sign_in():
     return render_template("console/sign_in.html", error=error), status
 
 
+@bp.route("/logout", methods=["POST"])
 def sign_out():
     session.clear()
     return redirect(url_for("console.sign_in"))
