@@ -36,7 +36,8 @@ class OptionField:
 
     @property
     def input_id(self) -> str:
-        return "opt-" + "".join(c if c.isalnum() else "-" for c in self.name)
+        # option names have no "-": a dot becomes one, and ids stay unique
+        return "opt-" + "".join(c if c.isalnum() or c == "_" else "-" for c in self.name)
 
     @property
     def shown(self) -> str:

@@ -145,6 +145,7 @@ def instance(instance_id: str):
         "console/instance.html",
         instance=found,
         events=events,
+        latest=events[-1] if events else None,
         logs=logs,
         last_event=events[-1]["id"] if events else 0,
         last_log=logs[-1]["id"] if logs else 0,

@@ -3,6 +3,7 @@ form and sends each POST with the CSRF token of the session, as the pages do."""
 
 from __future__ import annotations
 
+import json
 import re
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -44,3 +45,38 @@ class Console:
 def token_of(headers: dict[str, str]) -> str:
     """The bearer token in auth headers (tests/conftest.py ``bearer``)."""
     return headers["Authorization"].removeprefix("Bearer ")
+
+
+API = "/bigdata/api/v1"
+#: what a hostile admin (or a copied service definition) may write into the catalog
+HOSTILE_DESCRIPTION = "<script>alert('description')</script>"
+HOSTILE_DEFAULT = "\"><script>alert('default')</script>"
+HOSTILE_HELP = "<img src=x onerror=alert('help')>"
+HOSTILE_CHOICE = "<b>bold</b>"
+HOSTILE_OPTIONS = {
+    "required": {"size": 1, "label": HOSTILE_DEFAULT},
+    "optional": {"flavour": HOSTILE_CHOICE},
+    "advanced": {"debug": False, "ratio": 0.5},
+    "descriptions": {"size": "How many nodes", "label": HOSTILE_HELP},
+    "limits": {"size": {"min": 1, "max": 3}, "flavour": {"choices": [HOSTILE_CHOICE, "plain"]}},
+}
+HOSTILE_TEMPLATE = """{"nodes": {"n0": {"cpu": 1, "mem": 256,
+  "label": {{ opts['label'] | tojson }}, "flavour": {{ opts['flavour'] | tojson }}}}}"""
+
+
+def register_hostile(client, headers) -> None:
+    """Register ``evil 1.0``: markup in its description, option defaults, help and choices."""
+    service = {"name": "evil", "version": "1.0", "description": HOSTILE_DESCRIPTION}
+    assert client.post(f"{API}/services", json=service, headers=headers).status_code == 201
+    for part, body in (
+        ("template", HOSTILE_TEMPLATE),
+        ("options", json.dumps(HOSTILE_OPTIONS)),
+        ("orquestrator", "import sys\nsys.exit(0)\n"),
+    ):
+        response = client.put(
+            f"{API}/services/evil/1.0/{part}",
+            data=body,
+            content_type="application/json",
+            headers=headers,
+        )
+        assert response.status_code == 200, response.get_json()
