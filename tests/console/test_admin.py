@@ -102,4 +102,4 @@ def test_the_queue_lists_waiting_instances_in_order_with_their_reason(admin_cons
     assert re.findall(r'<li data-instance="(\w+)">', page) == queued[1:]
     assert page.count("no fit") >= 2, page
     detail = admin_console.page(f"/console/instances/{queued[2]}")
-    assert re.search(r'id="instance-why">Waiting for no fit', detail), detail
+    assert re.search(r'id="instance-why">Waiting: no fit', detail), detail
