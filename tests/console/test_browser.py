@@ -129,13 +129,27 @@ def test_admin_launches_gluster_from_the_console_and_a_user_sees_none_of_it(
     screenshot(browser, "instance-narrow")
     browser.set_window_size(1280, 900)
 
-    # destroy it, with the confirmation
+    # the list open in a second tab, destroy it from its page (confirmed) in the first: the
+    # list follows it to destroyed by itself
+    page_tab = browser.current_window_handle
+    browser.switch_to.new_window("tab")
+    browser.get(f"{site}/console/instances")
+    row = f"#instances tr[data-instance='{instance_url.rsplit('/', 1)[1]}'] [data-status]"
+    assert text(row) == "running"
+    browser.execute_script("window.sameLoad = true")
+    list_tab = browser.current_window_handle
+    browser.switch_to.window(page_tab)
     browser.find_element(By.ID, "destroy").click()
     WebDriverWait(browser, 5).until(ec.alert_is_present()).accept()
-    WebDriverWait(browser, PATIENCE).until(
-        lambda d: d.find_element(By.ID, "instance-status").text == "destroyed"
-    )
+    wait.until(lambda d: d.find_element(By.ID, "instance-status").text != "running")
+    browser.switch_to.window(list_tab)
+    WebDriverWait(browser, PATIENCE).until(lambda d: text(row) == "destroyed")
+    assert browser.execute_script("return window.sameLoad") is True
+    browser.close()
+    browser.switch_to.window(page_tab)
+    WebDriverWait(browser, PATIENCE).until(lambda d: text("#instance-status") == "destroyed")
     assert "destroyed" in text("#events")
+    assert not browser.find_elements(By.ID, "destroy")
     screenshot(browser, "instance-destroyed")
     browser.find_element(By.CSS_SELECTOR, ".signout button").click()
     wait.until(ec.presence_of_element_located((By.ID, "token")))
