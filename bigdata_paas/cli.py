@@ -137,6 +137,10 @@ def init_cli(app: Flask) -> None:
                 f"{rt.config.FLOWER_USER}, password in "
                 f"{rt.config.data_path}/flower-password"
             )
+        click.echo(
+            f"web console: http://{rt.config.HOST}:{rt.config.PORT}/console/ "
+            "(sign in with a bearer token: the admin's)"
+        )
         removed = clean_broker(rt.config)
         if removed:
             click.echo(f"removed {removed} stale broker message(s) of gone processes")
