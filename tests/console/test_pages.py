@@ -151,6 +151,11 @@ def test_instances_are_filtered_by_the_query_string(app, admin_console, make_use
     assert 'id="f-user" name="user" value="bob"' in page
     assert admin_console.page("/console/instances?status=running").count("data-instance=") == 0
     assert admin_console.page("/console/instances").count("data-instance=") == 2
+    first = admin_console.page("/console/instances?per_page=1")
+    assert first.count("data-instance=") == 1 and "2 in all; page 1" in first
+    assert 'href="/console/instances?per_page=1&amp;page=2" id="next-page"' in first
+    last = admin_console.page("/console/instances?per_page=1&page=2")
+    assert last.count("data-instance=") == 1 and 'id="next-page"' not in last
     bad = admin_console.page("/console/instances?status=%3Cb%3E", status=400)
     assert "status: must be one of" in bad and "<b>" not in bad
     # a user sees only theirs, and cannot filter by user
