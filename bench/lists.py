@@ -160,7 +160,8 @@ def main() -> None:
 
             with cProfile.Profile() as profile:
                 timed(client, kinds[1][1], kinds[1][2], args.n)
-            pstats.Stats(profile).sort_stats("cumulative").print_stats("bigdata_paas|sqlalchemy/orm/session|psycopg/cursor", 30)
+            shown = "bigdata_paas|sqlalchemy/orm/session|psycopg/cursor"
+            pstats.Stats(profile).sort_stats("cumulative").print_stats(shown, 30)
         load = os.getloadavg()[0]
         print(f"{'request':28} {'p50 ms':>8} {'p95 ms':>8}   (load average {load:.2f})")
         for label, path, headers in kinds:
