@@ -12,6 +12,7 @@ import sys
 import time
 
 from bigdata_paas.messaging.app import use_broker_tmp
+from bigdata_paas.messaging.nodename import process_copy
 from bigdata_paas.nodes.spec import check_name
 from config import Config
 
@@ -40,7 +41,7 @@ def run_one(host: str, concurrency: int) -> None:
             "-Q",
             config.host_queue(host),
             "-n",
-            f"agent-{host}@%h",
+            f"agent-{host}-{process_copy()}@%h",
             "--pool",
             "threads",
             "--concurrency",
