@@ -1,4 +1,4 @@
-"""Bearer-token authentication on every route but the health check, and role checks."""
+"""Bearer-token authentication on every route but the health check and probes, and role checks."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from bigdata_paas.errors import Forbidden, Unauthorized
 from bigdata_paas.operations.users import authenticate
 
 #: endpoints that answer without a token
-PUBLIC_ENDPOINTS = {"health.health", "static"}
+PUBLIC_ENDPOINTS = {"health.health", "health.livez", "health.readyz", "static"}
 #: endpoints a browser opens: answer 401 with a Basic challenge so the browser asks for it
 BROWSER_ENDPOINTS = {"api-docs.openapi_json", "api-docs.openapi_swagger_ui", "docs_assets.asset"}
 
