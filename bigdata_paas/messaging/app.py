@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from celery import Celery, Task
 
+from bigdata_paas import logs
 from config import Config
 
 if TYPE_CHECKING:
@@ -98,6 +99,7 @@ def celery_init_app(app: Flask, config: Config) -> Celery:
                 return self.run(*args, **kwargs)
 
     celery = Celery(app.name, task_cls=FlaskTask, set_as_current=True)
+    logs.install_celery_signals()
     pipeline_q, orq_q = config.queue(PIPELINE_QUEUE), config.queue(ORQUESTRATOR_QUEUE)
     celery.conf.update(
         **common_settings(config),

@@ -120,6 +120,7 @@ EXPECTED: dict[tuple[str, str], dict[str, dict[str, int]]] = {
     ("GET", "/networks/<name>"): {"-": row(401, 403, 403, OK)},
     ("DELETE", "/networks/<name>"): {"-": row(401, 403, 403, GONE)},
     ("GET", "/users"): {"-": row(401, 403, 403, OK)},
+    ("GET", "/metrics"): {"-": row(401, 403, 403, OK)},
     ("POST", "/users"): {"-": row(401, 403, 403, CREATED)},
 }
 
