@@ -1,9 +1,10 @@
 """Scaling through the Procfile: every copy honcho starts is a worker of its own.
 
-``make run SCALE=worker=3,orquestrator=2`` on PostgreSQL and RabbitMQ (honcho ``-c``, as the
-Makefile passes it): Flower's API lists five distinct workers, named by their copy; 30 launches
-of a one-node service all reach running, and their pipeline steps ran on more than one of the
-three pipeline workers (Flower's task list, from the workers' task events).
+``make run SCALE=worker=3,orquestrator=2,beat=2`` on PostgreSQL and RabbitMQ (honcho ``-c``, as
+the Makefile passes it): Flower's API lists five distinct workers, named by their copy; 30
+launches of a one-node service all reach running, and their pipeline steps ran on more than one
+of the three pipeline workers (Flower's task list, from the workers' task events). The second
+beat, a mistake, does no harm: the platform keeps running and every sweep succeeds.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ def platform(data_root, tmp_path, services_env):
             "PAAS_PIPELINE_CONCURRENCY": "1",
             "PAAS_ORQUESTRATOR_CONCURRENCY": "1",
             "PAAS_FLOWER_PASSWORD": FLOWER_PASSWORD,
+            "PAAS_SWEEP_INTERVAL": "1",  # two beats (by mistake) sending sweeps all along
         }
     )
     try:
@@ -60,10 +62,18 @@ def flower(platform: Platform, path: str):
 
 
 def flower_workers(platform: Platform) -> set[str]:
+    """The workers Flower lists that consume this deployment's queues (other test runs on
+    the shared RabbitMQ answer Flower's broadcast too)."""
+    prefix = platform.env["PAAS_QUEUE_PREFIX"]
     try:
-        return set(flower(platform, "/api/workers?refresh=1"))
+        workers = flower(platform, "/api/workers?refresh=1")
     except OSError:
         return set()
+    return {
+        name
+        for name, info in workers.items()
+        if any(q.get("name", "").startswith(prefix) for q in info.get("active_queues") or [])
+    }
 
 
 def register(platform: Platform) -> None:
@@ -83,7 +93,7 @@ def register(platform: Platform) -> None:
 
 
 def test_each_copy_is_its_own_worker_and_the_launches_spread(platform):
-    platform.start(scale="worker=3,orquestrator=2")
+    platform.start(scale="worker=3,orquestrator=2,beat=2")
     host = socket.gethostname()
     expected = {f"pipeline-{i}@{host}" for i in (1, 2, 3)} | {
         f"orquestrator-{i}@{host}" for i in (1, 2)
@@ -125,5 +135,19 @@ def test_each_copy_is_its_own_worker_and_the_launches_spread(platform):
     assert pipeline_workers <= {w for w in expected if w.startswith("pipeline-")}, ran_on
     assert len(pipeline_workers) > 1, ran_on
     runs = flower(platform, "/api/tasks?taskname=pipeline.run&limit=1000").values()
-    assert {t["worker"] for t in runs} <= {w for w in expected if w.startswith("orquestrator-")}
+    ours = [t for t in runs if any(i in (t.get("args") or "") for i in ids)]
+    assert {t["worker"] for t in ours} <= {w for w in expected if w.startswith("orquestrator-")}
+    # the second beat did no harm: both still run (each with a state file of its own), and
+    # their sweeps ran on the pipeline workers all along
+    assert platform.honcho.poll() is None, platform.log()
+    assert {p.name.split(".")[0] for p in platform.data_dir.glob("celerybeat-schedule*")} == {
+        "celerybeat-schedule",
+        "celerybeat-schedule-2",
+    }
+    sweeps = [  # Flower hears every deployment on the broker: this one's workers only
+        t
+        for t in flower(platform, "/api/tasks?taskname=pipeline.sweep&limit=1000").values()
+        if t.get("worker") in expected
+    ]
+    assert sweeps and {t["state"] for t in sweeps} == {"SUCCESS"}, sweeps
     platform.stop()
