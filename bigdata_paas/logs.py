@@ -88,7 +88,8 @@ class TextFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         line = super().format(record)
-        known = [f"{n}={getattr(record, n)}" for n in FIELDS if getattr(record, n, None)]
+        pairs = (f"{n}={getattr(record, n)}" for n in FIELDS if getattr(record, n, None))
+        known = [pair for pair in pairs if pair not in line]  # gunicorn's access line has one
         return f"{line} [{' '.join(known)}]" if known else line
 
 

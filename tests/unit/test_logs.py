@@ -35,6 +35,10 @@ def test_a_text_line_is_readable_with_the_ids_at_the_end():
     line = formatted("text", request_id="r-12345678", task="pipeline.run")
     assert line.endswith("INFO bigdata_paas.x: hello w [request_id=r-12345678 task=pipeline.run]")
     assert formatted("text").endswith("bigdata_paas.x: hello w")
+    rec = record("done request_id=%s", "r-12345678")  # gunicorn's access line names it
+    with logs.bound(request_id="r-12345678"):
+        logs.ContextFilter().filter(rec)
+    assert logs.make_formatter("text").format(rec).endswith(": done request_id=r-12345678")
 
 
 def test_the_ids_end_with_their_block():
