@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -61,3 +62,26 @@ def test_the_procfile_gets_one_name_per_copy_from_honcho():
         text=True,
     )
     assert usage.returncode == 2 and "usage" in usage.stderr
+
+
+def test_units_exported_from_the_procfile_name_their_copy(tmp_path):
+    """``honcho export systemd -c worker=2``: each unit holds its copy's number."""
+    done = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "honcho"),
+            *("export", "-c", "worker=2,orquestrator=2", "-a", "paas", "systemd"),
+            str(tmp_path),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    for unit, copy, role in (
+        ("paas-worker-2.service", 2, "pipeline"),
+        ("paas-orquestrator-1.service", 1, "orquestrator"),
+    ):
+        text = (tmp_path / unit).read_text()
+        process = "worker" if role == "pipeline" else role
+        assert f"Environment=HONCHO_PROCESS_NAME={process}.{copy}" in text
+        assert f"python -m bigdata_paas.messaging.nodename {role}" in text
