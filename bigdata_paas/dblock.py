@@ -31,15 +31,16 @@ def try_exclusive(db: Database, name: str) -> Iterator[bool]:
     """Yield True while this process holds the lock ``name``, or False at once when another
     process does (never waits)."""
     if db.is_sqlite:
-        with _file_lock(make_url(db.url).database, name) as held:
-            yield held
+        with _file_lock(make_url(db.url).database, name) as locked:
+            yield locked
         return
     key = lock_key(name)
     with db.engine.connect() as connection:
-        held = connection.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": key}).scalar()
+        query = text("SELECT pg_try_advisory_lock(:key)")
+        held = bool(connection.execute(query, {"key": key}).scalar())
         connection.commit()
         try:
-            yield bool(held)
+            yield held
         finally:
             if held:
                 connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})

@@ -25,7 +25,9 @@ from pythonjsonlogger.json import JsonFormatter
 
 #: the fields a log line carries when they are known, in the order a text line shows them
 FIELDS = ("request_id", "instance_id", "task", "step")
-_CONTEXT = {name: contextvars.ContextVar(name, default=None) for name in FIELDS}
+_CONTEXT: dict[str, contextvars.ContextVar[str | None]] = {
+    name: contextvars.ContextVar(name, default=None) for name in FIELDS
+}
 #: the Celery message header that carries the request id
 HEADER = "paas_request_id"
 #: an X-Request-ID we take as it is: bounded, and nothing that could forge a log line
