@@ -18,8 +18,10 @@ install: $(STAMP)
 setup: install
 	$(BIN)/flask --app wsgi paas setup
 
+# SCALE: copies per Procfile process, as honcho's -c takes them (SCALE=worker=3,orquestrator=2).
+SCALE ?=
 run: setup
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start $(if $(SCALE),-c $(SCALE))
 
 test: install
 	$(BIN)/python -m pytest

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 from typing import TYPE_CHECKING
 
@@ -18,6 +17,7 @@ def create_app(config: Config | None = None) -> Flask:
     """Build the web app, its database and its Celery app from ``config`` (or the env)."""
     from flask import Flask
 
+    from bigdata_paas import logs
     from bigdata_paas.api import init_api
     from bigdata_paas.db import Database
     from bigdata_paas.messaging.app import celery_init_app
@@ -29,9 +29,7 @@ def create_app(config: Config | None = None) -> Flask:
     config.data_path.mkdir(parents=True, exist_ok=True)
     # Orquestrators (as nobody) pass through to their work dirs but cannot list or read here.
     os.chmod(config.data_path, 0o711)
-    logging.basicConfig(
-        level=config.LOG_LEVEL, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logs.configure(config.LOG_LEVEL, config.LOG_FORMAT)
     app = Flask(__name__, static_folder=None)
     app.config.update(
         SECRET_KEY=None,

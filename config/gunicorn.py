@@ -32,6 +32,35 @@ worker_class = "gthread"
 threads = _config.WEB_THREADS
 graceful_timeout = 10
 accesslog = "-"
+# gunicorn's own lines in PAAS_LOG_FORMAT (bigdata_paas/logs.py); each access line ends with
+# the request's id, which JSON lines also carry as their request_id
+access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms request_id=%({x-request-id}o)s'
+_formatter = {"()": "bigdata_paas.logs.make_formatter", "fmt": _config.LOG_FORMAT}
+logconfig_dict = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"paas": _formatter},
+    "filters": {"access": {"()": "bigdata_paas.logs.AccessFilter"}},
+    "handlers": {
+        "error": {
+            "class": "logging.StreamHandler",
+            "formatter": "paas",
+            "stream": "ext://sys.stderr",
+        },
+        "access": {
+            "class": "logging.StreamHandler",
+            "formatter": "paas",
+            "filters": ["access"],
+            "stream": "ext://sys.stdout",
+        },
+    },
+    # the app's own lines: bigdata_paas.logs.configure sets the root logger up in each worker
+    "root": {"level": _config.LOG_LEVEL, "handlers": []},
+    "loggers": {
+        "gunicorn.error": {"level": _config.LOG_LEVEL, "handlers": ["error"], "propagate": False},
+        "gunicorn.access": {"level": "INFO", "handlers": ["access"], "propagate": False},
+    },
+}
 
 
 def post_worker_init(worker) -> None:

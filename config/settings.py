@@ -171,6 +171,13 @@ class Config:
         "PostgreSQL: seconds streams wait for an open transaction that may commit an older event",
     )
     LOG_LEVEL: str = setting("INFO", _choice("DEBUG", "INFO", "WARNING", "ERROR"), "log level")
+    LOG_FORMAT: str = setting(
+        "json", _choice("json", "text"), "log lines as JSON objects, or text for a terminal"
+    )
+    METRICS_TOKEN: str = setting("", doc="bearer token for GET /metrics (the admin's works too)")
+    PROBE_TIMEOUT: float = setting(
+        2.0, _positive_float, "seconds /readyz waits for the database and the broker"
+    )
     TESTING: bool = setting(False, _bool, "test mode")
 
     @classmethod

@@ -11,7 +11,9 @@ import subprocess
 import sys
 import time
 
+from bigdata_paas import logs
 from bigdata_paas.messaging.app import use_broker_tmp
+from bigdata_paas.messaging.nodename import process_copy
 from bigdata_paas.nodes.spec import check_name
 from config import Config
 
@@ -40,7 +42,7 @@ def run_one(host: str, concurrency: int) -> None:
             "-Q",
             config.host_queue(host),
             "-n",
-            f"agent-{host}@%h",
+            f"agent-{host}-{process_copy()}@%h",
             "--pool",
             "threads",
             "--concurrency",
@@ -98,9 +100,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=8, help="nodes started at once")
     args = parser.parse_args(argv)
     drop_secrets()
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    settings = Config.from_env()
+    logs.configure(settings.LOG_LEVEL, settings.LOG_FORMAT)
     if args.host:
         check_name(args.host, "host")
         run_one(args.host, args.concurrency)
@@ -108,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     hosts = (
         [h.strip() for h in args.hosts.split(",") if h.strip()]
         if args.hosts is not None
-        else Config.from_env().agent_hosts
+        else settings.agent_hosts
     )
     for host in hosts:
         check_name(host, "host")

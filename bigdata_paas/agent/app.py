@@ -7,6 +7,7 @@ import threading
 
 from celery import Celery, bootsteps
 
+from bigdata_paas import logs
 from bigdata_paas.agent.agent import Agent
 from bigdata_paas.agent.local import deployment_label
 from bigdata_paas.messaging.app import common_settings
@@ -47,6 +48,7 @@ class Heartbeat(bootsteps.StartStopStep):
 def create_agent(config: Config, host: str, driver: NodeDriver | None = None) -> Celery:
     """The Celery app of ``host``'s agent; it needs the broker URL and the host name only."""
     celery = Celery(f"agent-{host}")
+    logs.install_celery_signals()
     celery.conf.update(
         {
             **common_settings(config),

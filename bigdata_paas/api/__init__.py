@@ -5,10 +5,21 @@ from __future__ import annotations
 from flask import Flask
 from flask_smorest import Api
 
-from bigdata_paas.api import docs, health, instances, inventory, schemas, services, streams, users
+from bigdata_paas.api import (
+    docs,
+    health,
+    instances,
+    inventory,
+    metrics,
+    schemas,
+    services,
+    streams,
+    users,
+)
 from bigdata_paas.api.auth import init_auth
 from bigdata_paas.api.common import refuse_nul_in_url
 from bigdata_paas.api.errors import init_errors
+from bigdata_paas.api.requests import init_request_ids
 
 PREFIX = "/bigdata/api/v1"
 
@@ -28,7 +39,7 @@ def init_api(app: Flask) -> Api:
         API_SPEC_OPTIONS={
             "info": {
                 "description": "Launch big-data clusters from a service catalog. "
-                "Every route but /health needs `Authorization: Bearer`."
+                "Every route but /health, /livez and /readyz needs `Authorization: Bearer`."
             },
             "servers": [{"url": "/"}],
             "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
@@ -43,8 +54,10 @@ def init_api(app: Flask) -> Api:
     for blueprint in (health.blp, services.blp, instances.blp, inventory.blp, users.blp):
         api.register_blueprint(blueprint, url_prefix=PREFIX)
     api.register_blueprint(streams.blp, url_prefix=PREFIX)
+    api.register_blueprint(metrics.blp, url_prefix=PREFIX)
     app.register_blueprint(docs.blp, url_prefix=PREFIX)  # not part of the API's document
     init_errors(app)
     init_auth(app)
+    init_request_ids(app)
     app.before_request(refuse_nul_in_url)  # after the token check: anonymous still gets 401
     return api

@@ -1,9 +1,10 @@
-"""Bearer-token authentication on every route but the health check, and role checks."""
+"""Bearer-token authentication on every route but the health check and probes, and role checks."""
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hmac
 from functools import wraps
 
 from flask import Flask, current_app, g, request
@@ -12,8 +13,10 @@ from bigdata_paas.errors import Forbidden, Unauthorized
 from bigdata_paas.operations.users import authenticate
 
 #: endpoints that answer without a token
-PUBLIC_ENDPOINTS = {"health.health", "static"}
+PUBLIC_ENDPOINTS = {"health.health", "health.livez", "health.readyz", "static"}
 #: endpoints a browser opens: answer 401 with a Basic challenge so the browser asks for it
+#: endpoints that also take the metrics token (``PAAS_METRICS_TOKEN``), which is no user's
+METRICS_ENDPOINTS = {"metrics.metrics"}
 BROWSER_ENDPOINTS = {"api-docs.openapi_json", "api-docs.openapi_swagger_ui", "docs_assets.asset"}
 
 
@@ -32,12 +35,21 @@ def token_from_request() -> str | None:
     return None
 
 
+def is_metrics_token(token: str | None) -> bool:
+    """Whether ``token`` is the metrics token (compared in constant time; none is set: no)."""
+    expected = current_app.extensions["paas"].config.METRICS_TOKEN
+    return bool(expected and token) and hmac.compare_digest(token.encode(), expected.encode())
+
+
 def init_auth(app: Flask) -> None:
     @app.before_request
     def require_token():
         if request.endpoint in PUBLIC_ENDPOINTS or request.blueprint == "console":
             return None  # the console signs its users in itself (console/session.py)
         token = token_from_request()
+        if request.endpoint in METRICS_ENDPOINTS and is_metrics_token(token):
+            g.user = None
+            return None
         user = authenticate(current_app.extensions["paas"], token) if token else None
         if user is None:
             if request.endpoint in BROWSER_ENDPOINTS:

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 
 from celery import Celery, Task
 
+from bigdata_paas import logs
+from bigdata_paas.messaging.nodename import process_copy
 from config import Config
 
 if TYPE_CHECKING:
@@ -89,6 +91,14 @@ def common_settings(config: Config) -> dict:
     }
 
 
+def beat_schedule_file() -> str:
+    """Beat's state file, one per copy of the beat process: two beats started by mistake
+    (``honcho start -c beat=2``) must not write one file at once (the sweep's lock in the
+    database keeps their sweeps apart)."""
+    copy = process_copy()
+    return "celerybeat-schedule" if copy == 1 else f"celerybeat-schedule-{copy}"
+
+
 def celery_init_app(app: Flask, config: Config) -> Celery:
     """Create the Celery app whose tasks push ``app``'s context (Flask's pattern)."""
 
@@ -98,6 +108,7 @@ def celery_init_app(app: Flask, config: Config) -> Celery:
                 return self.run(*args, **kwargs)
 
     celery = Celery(app.name, task_cls=FlaskTask, set_as_current=True)
+    logs.install_celery_signals()
     pipeline_q, orq_q = config.queue(PIPELINE_QUEUE), config.queue(ORQUESTRATOR_QUEUE)
     celery.conf.update(
         **common_settings(config),
@@ -119,7 +130,7 @@ def celery_init_app(app: Flask, config: Config) -> Celery:
             for name in ORQUESTRATOR_TASKS
         },
         beat_schedule={"sweep": {"task": "pipeline.sweep", "schedule": config.SWEEP_INTERVAL}},
-        beat_schedule_filename=str(config.data_path / "celerybeat-schedule"),
+        beat_schedule_filename=str(config.data_path / beat_schedule_file()),
     )
     celery.set_default()
     app.extensions["celery"] = celery

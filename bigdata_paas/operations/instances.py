@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import logging
 from typing import Any
 
 from sqlalchemy import delete, func, select
@@ -33,6 +34,8 @@ from bigdata_paas.operations.users import Caller
 from bigdata_paas.placement import NoFit
 from bigdata_paas.rendering import validate_spec
 from bigdata_paas.runtime import Runtime
+
+log = logging.getLogger(__name__)
 
 
 def _ready(service: Service) -> None:
@@ -184,6 +187,13 @@ def _launch(
         session.execute(delete(Instance).where(Instance.id == instance_id))
         session.commit()
         raise
+    log.info(
+        "instance %s of %s/%s launched",
+        instance_id,
+        name,
+        version,
+        extra={"instance_id": instance_id},
+    )
     return Launch(answer)
 
 

@@ -56,6 +56,8 @@ def row(anonymous, user_a, user_b, admin) -> dict[str, int]:
 EXPECTED: dict[tuple[str, str], dict[str, dict[str, int]]] = {
     # anyone
     ("GET", "/health"): {"-": row(200, 200, 200, 200)},
+    ("GET", "/livez"): {"-": row(200, 200, 200, 200)},
+    ("GET", "/readyz"): {"-": row(200, 200, 200, 200)},
     # any user: the catalog, its documents, the docs, launch and plan
     ("GET", "/docs"): {"-": row(401, OK, OK, OK)},
     ("GET", "/openapi.json"): {"-": row(401, OK, OK, OK)},
@@ -118,6 +120,7 @@ EXPECTED: dict[tuple[str, str], dict[str, dict[str, int]]] = {
     ("GET", "/networks/<name>"): {"-": row(401, 403, 403, OK)},
     ("DELETE", "/networks/<name>"): {"-": row(401, 403, 403, GONE)},
     ("GET", "/users"): {"-": row(401, 403, 403, OK)},
+    ("GET", "/metrics"): {"-": row(401, 403, 403, OK)},
     ("POST", "/users"): {"-": row(401, 403, 403, CREATED)},
 }
 
@@ -154,9 +157,10 @@ def test_every_route_has_a_row():
         assert set(targets) == ({"a", "admin"} if key in instance_routes else {"-"}), key
         for outcomes in targets.values():
             assert set(outcomes) == set(CALLERS), key
-            # anonymous is refused everywhere but the health check; users never reach admin
-            # routes; user B never reaches user A's instance
-            assert outcomes["anonymous"] == (200 if key[1] == "/health" else 401), key
+            # anonymous is refused everywhere but the health check and the probes; users
+            # never reach admin routes; user B never reaches user A's instance
+            public = key[1] in ("/health", "/livez", "/readyz")
+            assert outcomes["anonymous"] == (200 if public else 401), key
     assert len(CASES) == 4 * (len(EXPECTED) + len(instance_routes))
 
 

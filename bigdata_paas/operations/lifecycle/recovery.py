@@ -8,6 +8,7 @@ from datetime import UTC, timedelta
 from sqlalchemy import or_, select, update
 
 from bigdata_paas import states
+from bigdata_paas.dblock import try_exclusive
 from bigdata_paas.messaging.publish import publish_chain, publish_destroy, publish_run
 from bigdata_paas.models import Instance, utcnow
 from bigdata_paas.operations.lifecycle.agents import check_hosts
@@ -19,6 +20,16 @@ log = logging.getLogger(__name__)
 
 
 def sweep(rt: Runtime) -> dict[str, int]:
+    """Run one sweep unless another process is running one (a second beat, started on
+    another machine or by ``honcho start -c beat=2``): that one is skipped, and says so."""
+    with try_exclusive(rt.db, "sweep") as held:
+        if not held:
+            log.warning("sweep skipped: another sweep is running (is more than one beat running?)")
+            return {"skipped": 1}
+        return _sweep(rt)
+
+
+def _sweep(rt: Runtime) -> dict[str, int]:
     """Drive on every instance whose last change is older than its deadline.
 
     The broker is not the source of truth: a worker that died before publishing

@@ -46,6 +46,7 @@ def advance(
     ).rowcount
     if moved == 1:
         session.add(Event(instance_id=instance_id, step=step, status=to, message=message))
+        log.info("instance %s: %s by %s", instance_id, to, step, extra={"instance_id": instance_id})
     return moved == 1
 
 
