@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 
-from config import Config
+from bigdata_paas.settings import Config
 
 
 def flower_password(config: Config) -> tuple[str, bool]:

@@ -1,7 +1,7 @@
 """Flower's configuration (``celery flower --conf=config/flower.py``): bind local, require auth."""
 
 from bigdata_paas.credentials import flower_password
-from config import Config
+from bigdata_paas.settings import Config
 
 _config = Config.from_env()
 

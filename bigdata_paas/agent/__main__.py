@@ -13,7 +13,7 @@ import time
 
 from bigdata_paas.messaging.app import use_broker_tmp
 from bigdata_paas.nodes.spec import check_name
-from config import Config
+from bigdata_paas.settings import Config
 
 #: the agent gets nothing of the platform's secrets, whatever the caller's environment holds
 SECRETS = ("PAAS_DATABASE_URL", "PAAS_ADMIN_TOKEN", "PAAS_FLOWER_PASSWORD")

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from celery import Celery, Task
 
-from config import Config
+from bigdata_paas.settings import Config
 
 if TYPE_CHECKING:
     from flask import Flask
