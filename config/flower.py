@@ -5,7 +5,7 @@ from bigdata_paas.settings import Config
 
 _config = Config.from_env()
 
-address = _config.HOST
+address = _config.FLOWER_HOST
 port = _config.FLOWER_PORT
 basic_auth = [f"{_config.FLOWER_USER}:{flower_password(_config)[0]}"]
 persistent = False
