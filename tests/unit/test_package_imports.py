@@ -26,3 +26,10 @@ def test_no_module_of_the_package_imports_the_checkout():
                 if name.partition(".")[0] in CHECKOUT_ONLY
             ]
     assert found == []
+
+
+def test_migrations_live_in_the_package():
+    """A migration written where the repository kept them before would never run: an installed
+    platform (and `paas setup`) reads bigdata_paas/migrations/versions only."""
+    stray = sorted(str(p.relative_to(ROOT)) for p in ROOT.glob("migrations/**/*.py"))
+    assert stray == [], "move them to bigdata_paas/migrations/versions/"
