@@ -2,18 +2,37 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cat requirements.txt pyproject.toml | cksum | cut -d' ' -f1)
+STAMP := $(VENV)/.installed-$(shell cat requirements-dev.lock pyproject.toml | cksum | cut -d' ' -f1)
+PIP_COMPILE := $(BIN)/pip-compile --quiet --generate-hashes --strip-extras \
+	--no-emit-index-url --no-emit-find-links --constraint requirements.txt
 
-.PHONY: run test setup install lint format bench images clean
+.PHONY: run test setup install check-python lock lint format bench images clean
 
-# The pinned requirements, then the package itself (editable) for the paas command in $(BIN).
-$(STAMP): requirements.txt pyproject.toml
+# Python 3.11 or newer, with the venv module and its ensurepip (Debian ships them apart).
+check-python:
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { \
+		echo "make: $(PYTHON) is missing or older than 3.11: install Python 3.11 or newer," \
+			"or name one: make PYTHON=python3.12 ..." >&2; exit 1; }
+	@test -x $(BIN)/python || $(PYTHON) -c 'import venv, ensurepip' 2>/dev/null || { \
+		echo "make: $(PYTHON) has no venv module with ensurepip: install it" \
+			"(Debian/Ubuntu: apt-get install python3-venv, or python3.X-venv)" >&2; exit 1; }
+
+# Every package at the version and hashes of the lock, then the package itself (editable) for
+# the paas commands in $(BIN).
+$(STAMP): requirements-dev.lock pyproject.toml | check-python
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes \
+		-r requirements-dev.lock
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	rm -f $(VENV)/.installed-* && touch $(STAMP)
 
 install: $(STAMP)
+
+# After a change of requirements.txt (the direct dependencies' pins) or pyproject.toml: resolve
+# everything again into the locks, with hashes (pip-tools). Commit the three files together.
+lock: install
+	$(PIP_COMPILE) --output-file requirements.lock pyproject.toml
+	$(PIP_COMPILE) --extra dev --output-file requirements-dev.lock pyproject.toml
 
 setup: install
 	$(BIN)/flask --app wsgi paas setup

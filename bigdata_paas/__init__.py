@@ -6,11 +6,11 @@ import os
 from typing import TYPE_CHECKING
 
 # The server's imports wait for create_app: the client (bigdata_paas.client, the paas
-# command) imports this package too, installed without the repository's config/.
+# command) imports this package too, installed without the server's dependencies.
 if TYPE_CHECKING:
     from flask import Flask
 
-    from config import Config
+    from bigdata_paas.settings import Config
 
 
 def create_app(config: Config | None = None) -> Flask:
@@ -23,7 +23,7 @@ def create_app(config: Config | None = None) -> Flask:
     from bigdata_paas.messaging.app import celery_init_app
     from bigdata_paas.messaging.publish import install_outbox
     from bigdata_paas.runtime import Runtime
-    from config import Config
+    from bigdata_paas.settings import Config
 
     config = config or Config.from_env()
     config.data_path.mkdir(parents=True, exist_ok=True)

@@ -14,18 +14,21 @@ from flask.cli import AppGroup
 from bigdata_paas.credentials import flower_password
 from bigdata_paas.errors import PaasError
 from bigdata_paas.messaging.app import ORQUESTRATOR_QUEUE, PIPELINE_QUEUE
-from config import Config
+from bigdata_paas.settings import Config
 
-ROOT = Path(__file__).resolve().parent.parent
+#: the migrations ship inside the package: an installed platform finds them without a checkout
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
 def migrate(database_url: str) -> None:
-    """Bring the database schema to the newest migration."""
+    """Bring the database schema to the newest migration (alembic configured here, no
+    alembic.ini needed: the repository's one is for ``alembic revision`` in a checkout)."""
     from alembic import command
     from alembic.config import Config as AlembicConfig
 
-    cfg = AlembicConfig(str(ROOT / "alembic.ini"))
-    cfg.set_main_option("script_location", str(ROOT / "migrations"))
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.set_main_option("path_separator", "os")
     cfg.attributes["database_url"] = database_url
     command.upgrade(cfg, "head")
 

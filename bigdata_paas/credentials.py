@@ -6,7 +6,7 @@ import contextlib
 import os
 import secrets
 
-from config import Config
+from bigdata_paas.settings import Config
 
 
 def flower_password(config: Config) -> tuple[str, bool]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from config import Config
+from bigdata_paas.settings import Config
 
 if TYPE_CHECKING:
     from celery import Celery

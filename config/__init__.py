@@ -1,5 +1,6 @@
-"""Settings classes: the environment is read here, once."""
+"""The repository's process configuration files (gunicorn.py, flower.py); the settings
+themselves live in the package (``bigdata_paas.settings``) and are re-exported here."""
 
-from config.settings import Config, ConfigError, TestConfig
+from bigdata_paas.settings import Config, ConfigError, TestConfig
 
 __all__ = ["Config", "ConfigError", "TestConfig"]

@@ -22,7 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 # after the path: gunicorn loads this file by path, the repository may not be on sys.path
-from config import Config
+from bigdata_paas.settings import Config
 
 _config = Config.from_env()
 

@@ -1,8 +1,6 @@
-"""Entry point for the Celery command line: ``celery -A workers.celery_app worker``."""
+"""Entry point for the Celery command line in a checkout: ``celery -A workers.celery_app
+worker`` (the Procfile's); the app itself is the package's, ``bigdata_paas.worker``."""
 
-from bigdata_paas import create_app
-from bigdata_paas.messaging.app import use_broker_tmp
+from bigdata_paas.worker import celery_app, flask_app
 
-flask_app = create_app()
-use_broker_tmp(flask_app.extensions["paas"].config)
-celery_app = flask_app.extensions["celery"]
+__all__ = ["celery_app", "flask_app"]

@@ -15,10 +15,11 @@ from bigdata_paas import logs
 from bigdata_paas.messaging.app import use_broker_tmp
 from bigdata_paas.messaging.nodename import process_copy
 from bigdata_paas.nodes.spec import check_name
-from config import Config
+from bigdata_paas.settings import Config
 
 #: the agent gets nothing of the platform's secrets, whatever the caller's environment holds
-SECRETS = ("PAAS_DATABASE_URL", "PAAS_ADMIN_TOKEN", "PAAS_FLOWER_PASSWORD")
+#: (neither the values nor the names of the files that hold them: PAAS_*_FILE)
+SECRETS = ("PAAS_DATABASE_URL", "PAAS_ADMIN_TOKEN", "PAAS_FLOWER_PASSWORD", "PAAS_METRICS_TOKEN")
 log = logging.getLogger("bigdata_paas.agent")
 
 
@@ -27,6 +28,7 @@ def drop_secrets() -> None:
     inherit its environment)."""
     for name in SECRETS:
         os.environ.pop(name, None)
+        os.environ.pop(f"{name}_FILE", None)
 
 
 def run_one(host: str, concurrency: int) -> None:

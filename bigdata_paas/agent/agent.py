@@ -23,7 +23,7 @@ from bigdata_paas.nodes import (
     NodeStartError,
     node_spec,
 )
-from config import Config
+from bigdata_paas.settings import Config
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from bigdata_paas.agent.agent import Agent
 from bigdata_paas.agent.local import deployment_label
 from bigdata_paas.messaging.app import common_settings
 from bigdata_paas.nodes import NodeDriver, select_driver
-from config import Config
+from bigdata_paas.settings import Config
 
 log = logging.getLogger(__name__)
 

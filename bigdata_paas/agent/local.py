@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from bigdata_paas.nodes import NodeRuntimeError, NodeState
 from bigdata_paas.nodes.driver import podman_works
-from config import Config
+from bigdata_paas.settings import Config
 
 
 def deployment_label(config: Config) -> dict[str, str]:

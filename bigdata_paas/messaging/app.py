@@ -10,7 +10,7 @@ from celery import Celery, Task
 
 from bigdata_paas import logs
 from bigdata_paas.messaging.nodename import process_copy
-from config import Config
+from bigdata_paas.settings import Config
 
 if TYPE_CHECKING:
     from flask import Flask

@@ -1,8 +1,9 @@
 """Build the paas-node image locally (no registry): ``python -m bigdata_paas.nodes.image``.
 
 The image is tagged ``localhost/paas-node:<NODE_IMAGE_VERSION>`` and labelled with a digest
-of what it is built from (images/node/* and the busybox binary), so ``ensure_image`` is quick
-when the image is there and current, and rebuilds it when a file changed.
+of what it is built from (node_image/* beside this module, and the busybox binary), so
+``ensure_image`` is quick when the image is there and current, and rebuilds it when a file
+changed.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from bigdata_paas.nodes.podman_cli import podman_env
 
 NODE_IMAGE_VERSION = "1"
 NODE_IMAGE = f"localhost/paas-node:{NODE_IMAGE_VERSION}"
-IMAGE_DIR = Path(__file__).resolve().parents[2] / "images" / "node"
+IMAGE_DIR = Path(__file__).resolve().parent / "node_image"
 BUSYBOX = Path("/bin/busybox")
 DIGEST_LABEL = "paas.image-digest"
 

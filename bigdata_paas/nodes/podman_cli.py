@@ -2,7 +2,7 @@
 
 Podman reads its settings from ``CONTAINERS_CONF`` when set. On machines like the development
 one (cgroup v1/hybrid, no systemd, low hard limits on open files) podman's defaults fail, so
-podman is pointed at the project's ``config/containers.conf`` when the operator has not set
+podman is pointed at the package's ``nodes/containers.conf`` when the operator has not set
 ``CONTAINERS_CONF`` and :func:`needs_containers_conf` finds one of those conditions.
 """
 
@@ -21,7 +21,7 @@ from typing import Any
 from bigdata_paas.nodes.errors import NodeNetworkError, NodeStartError
 from bigdata_paas.nodes.spec import network_name
 
-SHIPPED_CONF = Path(__file__).resolve().parents[2] / "config" / "containers.conf"
+SHIPPED_CONF = Path(__file__).resolve().parent / "containers.conf"
 #: podman's own default for nofile and nproc (rootful), which runc must be allowed to set
 PODMAN_DEFAULT_LIMIT = 1048576
 #: variables podman itself may need; nothing else of the agent's environment reaches it

@@ -47,8 +47,9 @@ def test_shipped_conf_sets_what_this_kind_of_machine_needs():
 def test_podmans_defaults_fail_here_and_the_shipped_conf_fixes_it(
     podman_session, node_image, tmp_path, monkeypatch
 ):
-    """The experiment behind config/containers.conf, kept: podman's own limits (1048576 open
-    files) cannot be set under this machine's hard limit; the shipped file's can."""
+    """The experiment behind bigdata_paas/nodes/containers.conf, kept: podman's own limits
+    (1048576 open files) cannot be set under this machine's hard limit; the shipped file's
+    can."""
     if not any("nofile" in reason for reason in needs_containers_conf()):
         pytest.skip("this machine's hard nofile limit lets podman's defaults work")
     monkeypatch.delenv("CONTAINERS_CONF", raising=False)

@@ -1,13 +1,16 @@
 """Settings for every process, read from ``PAAS_*`` environment variables once.
 
 Each setting is declared with its type and default; a malformed value fails at
-start-up with a message that names the variable.
+start-up with a message that names the variable. Any setting may instead come from a file
+named by ``PAAS_<NAME>_FILE`` (how container platforms and systemd credentials hand secrets
+over: ``PAAS_ADMIN_TOKEN_FILE=/run/secrets/admin-token``).
 """
 
 from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -56,6 +59,22 @@ def _choice(*choices: str):
     return parse
 
 
+def read_setting(environ: Mapping[str, str], name: str) -> str | None:
+    """The text of the variable ``name``, or of the file ``name``_FILE names (without its
+    trailing newline), or None when neither is set; both set is an error, as is a file that
+    cannot be read."""
+    path = environ.get(f"{name}_FILE")
+    if path is None:
+        return environ.get(name)
+    if name in environ:
+        raise ConfigError(f"{name} and {name}_FILE are both set: set one of them")
+    try:
+        return Path(path).read_text().rstrip("\r\n")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ConfigError(f"{name}_FILE={path!r}: cannot read it: {reason}") from None
+
+
 def setting(default: Any, parse=str, doc: str = "") -> Any:
     """Declare a setting: its default, how to parse its variable, what it means."""
     return field(default=default, metadata={"parse": parse, "doc": doc})
@@ -68,6 +87,7 @@ class Config:
     DATA_DIR: str = setting("./var", doc="where the SQLite database, broker files and work dirs go")
     HOST: str = setting("127.0.0.1", doc="address the web process binds to")
     PORT: int = setting(5000, _port, "web port")
+    FLOWER_HOST: str = setting("127.0.0.1", doc="address Flower binds to")
     FLOWER_PORT: int = setting(5555, _port, "Flower port")
     FLOWER_USER: str = setting("admin", doc="Flower basic-auth user")
     FLOWER_PASSWORD: str = setting("", doc="Flower basic-auth password (generated if empty)")
@@ -182,16 +202,22 @@ class Config:
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Config:
-        """Build the settings from ``PAAS_*`` variables; raise ConfigError naming a bad one."""
+        """Build the settings from ``PAAS_*`` variables (or the files ``PAAS_*_FILE`` name);
+        raise ConfigError naming a bad one."""
         environ = os.environ if environ is None else environ
         values: dict[str, Any] = {}
         for f in fields(cls):
             name = f"PAAS_{f.name}"
-            if name in environ:
+            text = read_setting(environ, name)
+            if text is not None:
                 try:
-                    values[f.name] = f.metadata["parse"](environ[name])
+                    values[f.name] = f.metadata["parse"](text)
                 except ValueError as exc:
-                    raise ConfigError(f"{name}={environ[name]!r}: {exc}") from None
+                    if name in environ:
+                        raise ConfigError(f"{name}={text!r}: {exc}") from None
+                    # a file's content is not repeated: it may be a secret
+                    reason = str(exc).replace(text, "...") if text else str(exc)
+                    raise ConfigError(f"{name}_FILE's content: {reason}") from None
         values.update(overrides)
         return cls(**values)
 

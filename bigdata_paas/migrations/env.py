@@ -4,7 +4,7 @@ from alembic import context
 
 from bigdata_paas.db import make_engine
 from bigdata_paas.models import Base
-from config import Config
+from bigdata_paas.settings import Config
 
 config = context.config
 url = config.attributes.get("database_url") or Config.from_env().database_url
