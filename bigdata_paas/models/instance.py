@@ -52,6 +52,9 @@ class Instance(Base):
     # version, options) to tell a retry from another launch under the same key.
     idempotency_key: Mapped[str | None] = mapped_column(String(255))
     launch_digest: Mapped[str | None] = mapped_column(String(64))
+    # The resize an ``updating`` instance is doing (operations/resize.py): new options and
+    # spec, the nodes that join or leave, how far it went; None otherwise.
+    resize: Mapped[dict | None]
 
     user = relationship("User")
     nodes: Mapped[list[Node]] = relationship(
