@@ -23,7 +23,9 @@ TEMPLATE = """{% set comma = joiner(",") %}
                   "networks": {"eth0": {"networkname": "demo", "type": "dynamic"}},
                   "services": ["worker"]}
 {% endfor %}
-}, "services": {"worker": {"nodes": [{% for i in range(opts['n']) %}"node{{ i }}"{% if not loop.last %},{% endif %}{% endfor %}]}},
+{% set sep = joiner(",") %}
+}, "services": {"worker": {"nodes": [
+{% for i in range(opts['n']) %}{{ sep() }}"node{{ i }}"{% endfor %}]}},
  "anti_affinity": "hard"}
 """
 OPTIONS = {
@@ -167,8 +169,9 @@ def test_a_failed_scale_out_leaves_the_instance_as_it_was(stack, client, admin):
     assert snapshot(app, instance_id) != before
     assert resizing.resize(rt, instance_id) == states.RUNNING
     assert snapshot(app, instance_id) == before
-    assert "scale-out failed: orquestrator scale-out exited with 1" in (
-        resize_events(app, instance_id)[-1]
+    assert (
+        "scale-out failed: orquestrator scale-out exited with 1"
+        in (resize_events(app, instance_id)[-1])
     )
 
 
