@@ -676,9 +676,7 @@ def destroy(
 
 @cli.command()
 @click.argument("instance_id", metavar="ID")
-@click.option(
-    "-o", "--set", "sets", multiple=True, metavar="KEY=VALUE", help="a new option (repeat)"
-)
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="a new option (repeat)")
 @click.option("--remove", multiple=True, metavar="NODE", help="a node that leaves (repeat)")
 @click.option("--dry-run", is_flag=True, help="say what would change; change nothing")
 @wait_options
@@ -698,7 +696,7 @@ def resize(
     it runs again (exit 1 if the resize was rolled back)."""
     out, client = obj.out(output), obj.client()
     if not sets:
-        raise click.UsageError("give at least one new option: -o KEY=VALUE")
+        raise click.UsageError("give at least one new option: --set KEY=VALUE")
     instance = client.instance(instance_id)
     values = option_values(client, instance["service"], instance["version"], sets, None)
     before = client.events(instance_id)
