@@ -341,8 +341,19 @@ class InstanceOut(Schema):
     services = fields.Dict()
     error = fields.Nested(InstanceError, metadata={"description": "when failed"})
     waiting_for = fields.String(metadata={"description": "when queued: why it waits"})
+    resize = fields.Nested(
+        "ResizeUnderway",
+        metadata={"description": "when updating: the resize under way (options: the new ones)"},
+    )
     created_at = fields.String()
     updated_at = fields.String()
+
+
+class ResizeUnderway(Schema):
+    action = fields.String(metadata={"enum": ["scale-out", "decommission"]})
+    added = fields.List(fields.String())
+    removed = fields.List(fields.String())
+    options = fields.Dict()
 
 
 class InstanceSummary(InstanceOut):

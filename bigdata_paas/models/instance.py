@@ -81,6 +81,8 @@ class Instance(Base):
             body["error"] = {"step": self.failed_step, "reason": self.error}
         if self.status == "queued" and self.wait_reason:
             body["waiting_for"] = self.wait_reason
+        if self.status == "updating" and self.resize:
+            body["resize"] = {k: self.resize[k] for k in ("action", "added", "removed", "options")}
         if with_nodes:
             body["merged_options"] = self.merged_options
             body["nodes"] = [node.to_dict() for node in self.nodes]

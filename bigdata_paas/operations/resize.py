@@ -56,7 +56,7 @@ def resize_instance(
             return answer
         _begin(rt, session, instance, options, merged, diff)
         session.commit()
-        session.refresh(instance)
+        session.expire_all()  # the status and the joining nodes, as committed
         answer = instance.to_dict()
     try:
         publish_resize(rt.celery, instance_id)

@@ -6,7 +6,10 @@ leaves the instance exactly as it was.
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
+from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import select
@@ -71,6 +74,11 @@ def stack(services_env, tmp_path, admin):
 
 def resize(stack, admin, instance_id: str, body: dict):
     return stack.client.patch(f"{API}/instances/{instance_id}", json=body, headers=admin)
+
+
+def client_stack(stack, client):
+    """The stack as ``resize`` sees it, through another client (one per thread)."""
+    return SimpleNamespace(client=client)
 
 
 def rows(stack, instance_id: str) -> dict:
@@ -221,3 +229,28 @@ def test_a_worker_killed_mid_resize_is_rolled_back_by_the_sweep(stack, admin, tm
     last = resize_events(stack, instance_id)[-1]
     assert last.startswith("resize rolled back"), last
     assert "stopped before it ended" in last
+
+
+def test_concurrent_resizes_make_one(stack, admin):
+    instance_id = stack.launch(admin, n=2)
+    body = stack.wait_status(admin, instance_id, {"running", "failed"})
+    assert body["status"] == "running", body.get("error")
+    barrier = threading.Barrier(8)
+
+    def one(size: int):
+        client = stack.app.test_client()
+        barrier.wait()
+        return resize(client_stack(stack, client), admin, instance_id, {"options": {"n": size}})
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(one, [3, 4] * 4))
+    codes = sorted(a.status_code for a in answers)
+    assert codes == [202] + [409] * 7, [a.get_json() for a in answers]
+    won = next(a.get_json() for a in answers if a.status_code == 202)
+    size = won["resize"]["options"]["n"]
+    assert len(won["nodes"]) == size and won["status"] == "updating"
+    body = stack.wait_status(admin, instance_id, {"running"})
+    assert len(body["nodes"]) == size and body["options"]["n"] == size
+    assert allocated(stack, admin)[0] == size
+    requested = [m for m in resize_events(stack, instance_id) if m.startswith("resize requested")]
+    assert len(requested) == 1

@@ -124,6 +124,13 @@ def test_scale_out_then_in_by_the_step(stack, client, admin):
     answer = patch(client, admin, instance_id, {"options": {"n": 3}})
     assert answer.status_code == 202, answer.get_json()
     assert answer.get_json()["status"] == states.UPDATING
+    assert answer.get_json()["resize"] == {
+        "action": "scale-out",
+        "added": ["node2"],
+        "removed": [],
+        "options": {"n": 3},
+    }
+    assert [n["name"] for n in answer.get_json()["nodes"]] == ["node0", "node1", "node2"]
     body = detail(client, admin, instance_id)
     assert [n["name"] for n in body["nodes"]] == ["node0", "node1", "node2"]
     hosts = {n["name"]: n["host"] for n in body["nodes"]}

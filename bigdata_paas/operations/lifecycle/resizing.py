@@ -139,7 +139,12 @@ def _scale_out(rt: Runtime, instance_id: str, plan: dict) -> str:
         how = f"{how}; {health}"
     if not ok:
         return roll_back(rt, instance_id, plan, f"scale-out failed: {how}")
-    return _commit_spec(rt, instance_id, plan, f"resized: added {', '.join(plan['added'])}; {how}")
+    with rt.db.session() as session:
+        moved = _commit_spec(
+            session, instance_id, plan, f"resized: added {', '.join(plan['added'])}; {how}"
+        )
+        session.commit()
+    return states.RUNNING if moved else "skipped"
 
 
 def _scale_in(rt: Runtime, instance_id: str, plan: dict) -> str:
@@ -176,29 +181,28 @@ def _finish_scale_in(rt: Runtime, instance_id: str, plan: dict, how: str) -> str
         for name in plan["removed"]:
             host = (hosts.get(name) or {}).get("host")
             note(session, instance_id, "resize", states.UPDATING, f"node {name} removed ({host})")
-        session.commit()
-    text = f"resized: removed {', '.join(plan['removed'])}"
-    return _commit_spec(rt, instance_id, plan, f"{text}; {stopped}" if stopped else text)
-
-
-def _commit_spec(rt: Runtime, instance_id: str, plan: dict, message: str) -> str:
-    """The new spec is the instance's: running again on it."""
-    with rt.db.session() as session:
-        moved = advance(
-            session,
-            instance_id,
-            "resize",
-            states.RUNNING,
-            message[:4000],
-            source=states.UPDATING,
-            options=plan["options"],
-            merged_options=plan["merged_options"],
-            spec=plan["spec"],
-            resize=None,
-            heartbeat_at=None,
-        )
+        text = f"resized: removed {', '.join(plan['removed'])}"
+        # one transaction: the nodes are gone exactly when the new spec is the instance's
+        moved = _commit_spec(session, instance_id, plan, f"{text}; {stopped}" if stopped else text)
         session.commit()
     return states.RUNNING if moved else "skipped"
+
+
+def _commit_spec(session, instance_id: str, plan: dict, message: str) -> bool:
+    """The new spec is the instance's: running again on it."""
+    return advance(
+        session,
+        instance_id,
+        "resize",
+        states.RUNNING,
+        message[:4000],
+        source=states.UPDATING,
+        options=plan["options"],
+        merged_options=plan["merged_options"],
+        spec=plan["spec"],
+        resize=None,
+        heartbeat_at=None,
+    )
 
 
 def _forget(session, instance_id: str, names: set[str]) -> None:
