@@ -4,15 +4,17 @@ tests/integration/test_resize_pipeline.py)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from bigdata_paas import states
 from bigdata_paas.errors import Unavailable
-from bigdata_paas.models import Address, Event, Host, HostDisk, Instance, Node
+from bigdata_paas.models import Address, Event, Host, HostDisk, Instance, Node, utcnow
 from bigdata_paas.operations import resize as resize_ops
-from bigdata_paas.operations.lifecycle import STEP_RUNNERS, resizing
+from bigdata_paas.operations.lifecycle import STEP_RUNNERS, recovery, resizing
 from tests.api.support import API, add_service, error_of, launch, set_status
 
 #: ``n`` nodes named node0.., each on the ``demo`` network, one role: one node per host
@@ -324,3 +326,26 @@ def test_a_broker_that_refuses_the_resize_leaves_nothing(stack, client, admin, m
     assert error_of(answer)["code"] == "unavailable"
     assert snapshot(app, instance_id) == before
     assert "broker unreachable" in resize_events(app, instance_id)[-1]
+
+
+def test_a_lost_resize_message_is_published_again_by_the_sweep(stack, client, admin, monkeypatch):
+    app, rt = stack, stack.extensions["paas"]
+    instance_id = running(app, client, admin)
+    sent: list[str] = []
+    monkeypatch.setattr(resize_ops, "publish_resize", lambda _celery, i: None)  # lost
+    assert patch(client, admin, instance_id, {"options": {"n": 3}}).status_code == 202
+    with rt.db.session() as session:  # no progress for longer than STALE_AFTER
+        session.execute(
+            update(Instance)
+            .where(Instance.id == instance_id)
+            .values(updated_at=utcnow() - timedelta(seconds=rt.config.STALE_AFTER + 1))
+        )
+        session.commit()
+    monkeypatch.setattr(recovery, "publish_resize", lambda _celery, i: sent.append(i))
+    assert recovery.sweep(rt)["republished"] == 1
+    assert sent == [instance_id]
+    # the step it published: the resize had not begun, so it is done now
+    assert resizing.resize(rt, instance_id) == states.RUNNING
+    body = detail(client, admin, instance_id)
+    assert [n["name"] for n in body["nodes"]] == ["node0", "node1", "node2"]
+    assert body["options"] == {"n": 3}
