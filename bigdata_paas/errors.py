@@ -104,6 +104,29 @@ class Conflict(PaasError):
     code = "conflict"
 
 
+class NoCapacity(Conflict):
+    """Nodes that must be placed now (a resize does not queue) fit nowhere; ``details``
+    carries the shortages."""
+
+    code = "no_capacity"
+
+
+class ResizeRefused(PaasError):
+    """A resize the platform will not do: a node that stays would change, the service's
+    orquestrator lacks the action, the nodes to remove do not match; ``problems`` as for
+    ValidationError."""
+
+    status = 422
+    code = "resize_refused"
+
+    def __init__(self, problems: list[dict[str, str]] | str, *, field: str = "options") -> None:
+        if isinstance(problems, str):
+            problems = [{"field": field, "message": problems}]
+        self.problems = problems
+        summary = "; ".join(f"{p['field']}: {p['message']}" for p in problems)
+        super().__init__(summary, details={"problems": problems})
+
+
 class IdempotencyConflict(Conflict):
     """An Idempotency-Key that this user already used for a different launch."""
 

@@ -16,6 +16,7 @@ QUEUED = "queued"
 SCHEDULED = "scheduled"
 RUNNING = "running"
 DEGRADED = "degraded"
+UPDATING = "updating"
 FAILED = "failed"
 DESTROYING = "destroying"
 DESTROYED = "destroyed"
@@ -28,6 +29,7 @@ STATUSES = (
     SCHEDULED,
     RUNNING,
     DEGRADED,
+    UPDATING,
     FAILED,
     DESTROYING,
     DESTROYED,
@@ -78,7 +80,7 @@ UP = (RUNNING, DEGRADED)
 DESTROYABLE = (*IN_FLIGHT, *UP, FAILED)
 
 #: statuses that hold or may hold allocations, or still move: a service is in use
-LIVE = (*IN_FLIGHT, *UP, DESTROYING)
+LIVE = (*IN_FLIGHT, *UP, UPDATING, DESTROYING)
 
 #: statuses nothing moves on from by itself (a follower of a launch can stop at these)
 SETTLED = (*UP, FAILED, DESTROYED)
@@ -99,6 +101,10 @@ def _transitions() -> frozenset[tuple[str, str, str]]:
     edges.add(("destroy", DESTROYING, DESTROYED))
     edges.add(("health", RUNNING, DEGRADED))
     edges.add(("health", DEGRADED, RUNNING))
+    # a resize begins from running and ends running: resized, rolled back, or not started
+    # (the broker could not take it)
+    edges.add(("resize", RUNNING, UPDATING))
+    edges.add(("resize", UPDATING, RUNNING))
     for s in LAUNCH:
         restart = STEPS[s.retry_at].source
         edges.add(("retry", FAILED, restart))

@@ -1,11 +1,14 @@
-"""Instances: list, inspect, follow, destroy."""
+"""Instances: list, inspect, follow, resize, destroy."""
 
 from __future__ import annotations
+
+from flask import jsonify
 
 from bigdata_paas.api import schemas, streams
 from bigdata_paas.api.common import Blueprint, caller, errors, runtime
 from bigdata_paas.operations import feeds
 from bigdata_paas.operations import instances as ops
+from bigdata_paas.operations import resize as resize_ops
 
 blp = Blueprint("instances", __name__, description="Follow and destroy launched instances")
 
@@ -34,6 +37,32 @@ def instance_detail(instance_id: str):
 def destroy(instance_id: str):
     """Destroy an instance: orquestrator stop, then every allocation released."""
     return ops.destroy_instance(runtime(), caller(), instance_id)
+
+
+@blp.route("/instances/<instance_id>", methods=["PATCH"])
+@blp.doc(**errors(400, 401, 404, 409, 415, 422, 503))
+@blp.arguments(schemas.ResizeQuery, location="query")
+@blp.arguments(schemas.ResizeIn, example={"options": {"slaves.number": 5}})
+@blp.alt_response(
+    200,
+    schema=schemas.ResizePlanOut,
+    description="dry run: what would change, where new nodes would go; nothing changed",
+    success=True,
+)
+@blp.response(202, schemas.InstanceOut, description="updating: the resize runs")
+def resize(query: dict, body: dict, instance_id: str):
+    """Resize a running instance with new options: nodes join or leave."""
+    answer = resize_ops.resize_instance(
+        runtime(),
+        caller(),
+        instance_id,
+        body["options"],
+        body["remove"],
+        dry_run=query["dry_run"],
+    )
+    if query["dry_run"]:
+        return jsonify(schemas.ResizePlanOut().dump(answer))
+    return answer
 
 
 @blp.route("/instances/<instance_id>/retry", methods=["POST"])

@@ -341,8 +341,19 @@ class InstanceOut(Schema):
     services = fields.Dict()
     error = fields.Nested(InstanceError, metadata={"description": "when failed"})
     waiting_for = fields.String(metadata={"description": "when queued: why it waits"})
+    resize = fields.Nested(
+        "ResizeUnderway",
+        metadata={"description": "when updating: the resize under way (options: the new ones)"},
+    )
     created_at = fields.String()
     updated_at = fields.String()
+
+
+class ResizeUnderway(Schema):
+    action = fields.String(metadata={"enum": ["scale-out", "decommission"]})
+    added = fields.List(fields.String())
+    removed = fields.List(fields.String())
+    options = fields.Dict()
 
 
 class InstanceSummary(InstanceOut):
@@ -506,6 +517,55 @@ class PlanOut(Schema):
     nodes = fields.Integer()
     cpu = fields.Integer()
     mem = fields.Integer()
+    placement = fields.List(fields.Nested(PlacementOut))
+    shortages = fields.List(fields.Nested(ShortageOut))
+
+
+class ResizeIn(Strict):
+    options = fields.Dict(
+        required=True,
+        metadata={
+            "description": "option values merged over the instance's options; the template "
+            "renders again and the nodes that appear join, those that disappear leave",
+            "example": {"slaves.number": 5},
+        },
+    )
+    remove = fields.List(
+        fields.String(),
+        validate=validate.Length(max=1000),
+        load_default=list,
+        metadata={
+            "description": "the nodes that leave, instead of the highest-numbered of their "
+            "group (as many as the new options remove)",
+            "example": ["slave1"],
+        },
+    )
+
+
+class ResizeQuery(Strict):
+    dry_run = fields.Boolean(
+        load_default=False,
+        metadata={"description": "say what would change and where new nodes would go"},
+    )
+
+
+class ResizeAdds(Schema):
+    nodes = fields.Integer()
+    cpu = fields.Integer()
+    mem = fields.Integer(metadata={"description": "MB"})
+    disks = fields.Integer()
+
+
+class ResizePlanOut(Schema):
+    id = fields.String()
+    action = fields.String(metadata={"enum": ["scale-out", "decommission"]})
+    added = fields.List(fields.String())
+    removed = fields.List(fields.String())
+    adds = fields.Nested(
+        ResizeAdds, metadata={"description": "what the resize adds (negative: gives back)"}
+    )
+    fits = fields.Boolean()
+    reason = fields.String()
     placement = fields.List(fields.Nested(PlacementOut))
     shortages = fields.List(fields.Nested(ShortageOut))
 

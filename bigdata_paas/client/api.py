@@ -319,6 +319,22 @@ class Client:
         """Start destroying the instance (202); :meth:`wait` for ``destroyed``."""
         return self._json("DELETE", f"/instances/{instance_id}")
 
+    def resize(
+        self,
+        instance_id: str,
+        options: dict,
+        *,
+        remove: list[str] | None = None,
+        dry_run: bool = False,
+    ) -> dict:
+        """Resize a running instance with new options (202, ``updating``); with ``dry_run``,
+        what would change and where new nodes would go (200), nothing changed."""
+        body: dict[str, Any] = {"options": options}
+        if remove:
+            body["remove"] = remove
+        params = {"dry_run": "true"} if dry_run else None
+        return self._json("PATCH", f"/instances/{instance_id}", json=body, params=params)
+
     def retry(self, instance_id: str) -> Instance:
         """Run a failed instance again from the step that failed (202)."""
         return self._json("POST", f"/instances/{instance_id}/retry")

@@ -510,6 +510,11 @@ def plan(
         click.echo(f"does not fit now ({summary}): {result['reason']}")
         return
     click.echo(f"fits ({summary}, {result['strategy']})")
+    placement_table(out, result["placement"])
+
+
+def placement_table(out: Output, placement: list[dict]) -> None:
+    """Where each node goes: its host, host disks and addresses."""
     out.table(
         ("NODE", "HOST", "DISKS", "ADDRESSES"),
         [
@@ -519,7 +524,7 @@ def plan(
                 ", ".join(f"{d}={h}" for d, h in p["disks"].items()),
                 ", ".join(f"{dev}={a}" for dev, a in p["addresses"].items()),
             )
-            for p in result["placement"]
+            for p in placement
         ],
     )
 
@@ -667,6 +672,64 @@ def destroy(
         show_instance(out, instance)
         return
     wait_for(obj, out, instance, {"destroyed"}, timeout)
+
+
+@cli.command()
+@click.argument("instance_id", metavar="ID")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="a new option (repeat)")
+@click.option("--remove", multiple=True, metavar="NODE", help="a node that leaves (repeat)")
+@click.option("--dry-run", is_flag=True, help="say what would change; change nothing")
+@wait_options
+@output_option
+@pass_context
+def resize(
+    obj: Context,
+    instance_id: str,
+    sets: tuple[str, ...],
+    remove: tuple[str, ...],
+    dry_run: bool,
+    wait: bool,
+    timeout: float | None,
+    output: str | None,
+) -> None:
+    """Resize a running instance with new options: nodes join or leave; with --wait, until
+    it runs again (exit 1 if the resize was rolled back)."""
+    out, client = obj.out(output), obj.client()
+    if not sets:
+        raise click.UsageError("give at least one new option: --set KEY=VALUE")
+    instance = client.instance(instance_id)
+    values = option_values(client, instance["service"], instance["version"], sets, None)
+    before = client.events(instance_id)
+    result = client.resize(instance_id, values, remove=list(remove), dry_run=dry_run)
+    if dry_run:
+        show_resize_plan(out, result)
+        return
+    if not wait:
+        show_instance(out, result)
+        return
+    after = before[-1]["id"] if before else None
+    wait_for(obj, out, result, {"running"}, timeout, after=after)
+    outcome = [e for e in client.events(instance_id, after=after) if e["step"] == "resize"]
+    if outcome and outcome[-1]["message"].startswith("resize rolled back"):
+        error(outcome[-1]["message"])
+        raise click.exceptions.Exit(EXIT_FAILED)
+
+
+def show_resize_plan(out: Output, plan: dict) -> None:
+    if out.mode != "table":
+        out.json(plan)
+        return
+    adds = plan["adds"]
+    names = ", ".join(plan["added"] or plan["removed"])
+    click.echo(
+        f"{plan['action']}: {names} ({adds['nodes']:+d} node(s), {adds['cpu']:+d} cpu, "
+        f"{adds['mem']:+d} MB, {adds['disks']:+d} disk(s))"
+    )
+    if not plan["fits"]:
+        click.echo(f"does not fit now: {plan['reason']}")
+        return
+    if plan.get("placement"):
+        placement_table(out, plan["placement"])
 
 
 @cli.command()

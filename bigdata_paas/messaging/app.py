@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 PIPELINE_QUEUE = "pipeline"
 ORQUESTRATOR_QUEUE = "orquestrator"
 #: tasks that run orquestrator scripts: long and subprocess-bound, on their own workers
-ORQUESTRATOR_TASKS = ("pipeline.run", "pipeline.destroy")
+ORQUESTRATOR_TASKS = ("pipeline.run", "pipeline.destroy", "pipeline.resize")
 #: kombu's filesystem transport with atomic publishing
 FILESYSTEM_TRANSPORT = "bigdata_paas.messaging.fsbroker:Transport"
 #: seconds an AMQP socket read or write may block (at least the publish timeout)

@@ -65,6 +65,10 @@ def publish_run(celery: Celery, instance_id: str) -> None:
     publish(celery, signature(celery, "run", instance_id))
 
 
+def publish_resize(celery: Celery, instance_id: str) -> None:
+    publish(celery, signature(celery, "resize", instance_id))
+
+
 def publish_to_agent(
     celery: Celery, queue: str, task: str, *args, expires: float | None = None
 ) -> None:

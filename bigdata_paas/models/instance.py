@@ -63,6 +63,9 @@ class Instance(Base):
     # version, options) to tell a retry from another launch under the same key.
     idempotency_key: Mapped[str | None] = mapped_column(String(255))
     launch_digest: Mapped[str | None] = mapped_column(String(64))
+    # The resize an ``updating`` instance is doing (operations/resize.py): new options and
+    # spec, the nodes that join or leave, how far it went; None otherwise.
+    resize: Mapped[dict | None]
 
     user = relationship("User")
     nodes: Mapped[list[Node]] = relationship(
@@ -89,6 +92,8 @@ class Instance(Base):
             body["error"] = {"step": self.failed_step, "reason": self.error}
         if self.status == "queued" and self.wait_reason:
             body["waiting_for"] = self.wait_reason
+        if self.status == "updating" and self.resize:
+            body["resize"] = {k: self.resize[k] for k in ("action", "added", "removed", "options")}
         if with_nodes:
             body["merged_options"] = self.merged_options
             body["nodes"] = [node.to_dict() for node in self.nodes]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Collection
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
@@ -241,18 +242,18 @@ def commit_placement(session: Session, instance_id: str, spec: dict, placement: 
         raise AllocationConflict("an address was taken") from exc
 
 
-def release(session: Session, instance_id: str) -> bool:
-    """Free every allocation the instance's nodes hold; True if anything was freed.
+def release(session: Session, instance_id: str, names: Collection[str] | None = None) -> bool:
+    """Free every allocation the instance's nodes (those ``names``, when given: nodes that
+    leave a resized instance) hold; True if anything was freed.
 
     Freed capacity wakes the queue once this transaction commits.
     """
     # Under the placement lock, so a queue drain never sees capacity appear mid-pass.
     lock_placement(session)
-    nodes = list(
-        session.scalars(
-            select(Node).where(Node.instance_id == instance_id, Node.host_id.is_not(None))
-        )
-    )
+    which = (Node.instance_id == instance_id,)
+    if names is not None:
+        which = (*which, Node.name.in_(list(names)))
+    nodes = list(session.scalars(select(Node).where(*which, Node.host_id.is_not(None))))
     for node in nodes:
         session.execute(
             update(Host)
@@ -261,7 +262,7 @@ def release(session: Session, instance_id: str) -> bool:
             .execution_options(synchronize_session=False)
         )
         node.host_id = None
-    ids = list(session.scalars(select(Node.id).where(Node.instance_id == instance_id)))
+    ids = list(session.scalars(select(Node.id).where(*which)))
     if ids:
         freed_disks = session.execute(
             update(HostDisk)

@@ -175,17 +175,26 @@ def run_script(
     limits: ScriptLimits,
     on_output: Callable[[str, str], None],
     on_tick: Callable[[], None] | None = None,
+    files: dict[str, object] | None = None,
 ) -> RunResult:
     """Run ``script command`` in ``workdir``; stream each output line to ``on_output``.
 
-    ``on_tick`` is called about every 0.2 s while the script runs (heartbeats).
+    ``on_tick`` is called about every 0.2 s while the script runs (heartbeats). ``files``
+    (environment variable -> JSON content) are written beside the instance file, each path
+    in its variable (a resize's previous spec and changed nodes).
     """
     runner = unprivileged_user()
     if runner is not None:
         workdir = reachable_workdir(workdir)
     script_path, instance_file = prepare_workdir(workdir, script, document)
+    written = {}
+    for variable, content in (files or {}).items():
+        path = workdir / f"{variable.lower()}.json"
+        path.write_text(json.dumps(content, indent=2, sort_keys=True), encoding="utf-8")
+        os.chmod(path, 0o600)
+        written[variable] = path
     if runner is not None:
-        for path in (workdir, script_path, instance_file):
+        for path in (workdir, script_path, instance_file, *written.values()):
             os.chown(path, runner.pw_uid, runner.pw_gid)
     environment = {
         "PATH": SAFE_PATH,
@@ -194,6 +203,7 @@ def run_script(
         "PYTHONUNBUFFERED": "1",
         "PAAS_INSTANCE_FILE": str(instance_file),
         "PAAS_WORKDIR": str(workdir),
+        **{variable: str(path) for variable, path in written.items()},
         **env,
     }
     process = subprocess.Popen(

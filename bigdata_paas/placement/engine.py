@@ -43,6 +43,7 @@ ANTI_AFFINITY_MODES = ("soft", "hard")
 
 _NO_NETWORKS: Mapping[str, NetworkView] = MappingProxyType({})
 _NO_ROLES: frozenset[str] = frozenset()
+_NOBODY: Mapping[str, Collection[str]] = MappingProxyType({})
 _HOST_NAME = attrgetter("name")
 _MEM_CAP = 1 << 40
 _CPU_CAP = 1 << 20  # cores; more counts as 2**20 - 1
@@ -64,9 +65,16 @@ def place(
     *,
     strategy: str = "binpack",
     anti_affinity: str = "soft",
+    beside: Mapping[str, Collection[str]] = _NOBODY,
 ) -> Placement:
-    """Place every node on a host with its disks and addresses, or raise NoFit saying why."""
-    return _place(nodes, hosts, networks, strategy, anti_affinity, empty=False, states=("up",))
+    """Place every node on a host with its disks and addresses, or raise NoFit saying why.
+
+    ``beside`` (host name -> roles) are the instance's nodes already placed, when nodes join
+    a running instance: anti-affinity keeps the new nodes off the hosts of their roles.
+    """
+    return _place(
+        nodes, hosts, networks, strategy, anti_affinity, empty=False, states=("up",), beside=beside
+    )
 
 
 def feasible(
@@ -100,11 +108,12 @@ def _place(
     *,
     empty: bool,
     states: Collection[str],
+    beside: Mapping[str, Collection[str]] = _NOBODY,
 ) -> Placement:
     """Run one placement on a cluster built for it."""
     _check_modes(strategy, anti_affinity)
     cluster = _Cluster(hosts, strategy, empty=empty, states=states)
-    return _place_on(cluster, nodes, networks, anti_affinity)
+    return _place_on(cluster, nodes, networks, anti_affinity, beside)
 
 
 def _check_modes(strategy: str, anti_affinity: str) -> None:
@@ -120,11 +129,17 @@ def _place_on(
     nodes: Sequence[NodeDemand],
     networks: Mapping[str, NetworkView],
     anti_affinity: str,
+    beside: Mapping[str, Collection[str]] = _NOBODY,
 ) -> Placement:
     """Place one instance on ``cluster``: addresses in node order, then hosts biggest first."""
     digested = [_Node(demand) for demand in nodes]
     if len({node.name for node in digested}) != len(digested):
         raise ValueError("node names must be unique within an instance")
+    for host, roles in beside.items():
+        slot = cluster._slot_named(host)
+        if slot >= 0:
+            for role in roles:
+                cluster.role_slots.setdefault(role, set()).add(slot)
     nics, problems = assign_addresses(nodes, networks, ignore_used=cluster.empty)
     spots, shortage = cluster.place_all(digested, hard=anti_affinity == "hard")
     if shortage is not None:
@@ -164,13 +179,20 @@ class Scheduler:
         # Copies: the addresses this scheduler hands out are used for the next instance.
         self._networks = {name: replace(view) for name, view in networks.items()}
 
-    def place(self, nodes: Sequence[NodeDemand], *, anti_affinity: str = "soft") -> Placement:
-        """Place every node and keep the placement, or raise NoFit and keep nothing."""
+    def place(
+        self,
+        nodes: Sequence[NodeDemand],
+        *,
+        anti_affinity: str = "soft",
+        beside: Mapping[str, Collection[str]] = _NOBODY,
+    ) -> Placement:
+        """Place every node and keep the placement, or raise NoFit and keep nothing;
+        ``beside`` as for ``place()``."""
         _check_modes("binpack", anti_affinity)
         cluster = self._cluster
         cluster.begin()
         try:
-            placement = _place_on(cluster, nodes, self._networks, anti_affinity)
+            placement = _place_on(cluster, nodes, self._networks, anti_affinity, beside)
         except BaseException:
             cluster.rollback()
             raise

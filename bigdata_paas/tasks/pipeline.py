@@ -16,7 +16,14 @@ from kombu.exceptions import OperationalError as BrokerOperationalError
 from sqlalchemy.exc import OperationalError as DatabaseOperationalError
 
 from bigdata_paas.errors import DatabaseUnavailable
-from bigdata_paas.operations.lifecycle import queueing, recovery, running, steps, transitions
+from bigdata_paas.operations.lifecycle import (
+    queueing,
+    recovery,
+    resizing,
+    running,
+    steps,
+    transitions,
+)
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +110,21 @@ def run(rt, instance_id: str) -> str:
 def destroy(rt, instance_id: str) -> str:
     """Run the orquestrator's stop and release everything."""
     return running.destroy(rt, instance_id)
+
+
+@shared_task(name="pipeline.resize", **RETRY, **LONG)
+def resize(instance_id: str) -> str:
+    """Add or remove the nodes of a resize through the orquestrator, or roll it back."""
+    rt = current_app.extensions["paas"]
+    try:
+        return resizing.resize(rt, instance_id)
+    except TRANSIENT:
+        raise
+    except Exception as exc:
+        log.exception("the resize of instance %s crashed", instance_id)
+        return resizing.abandon(
+            rt, instance_id, f"internal error in resize: {type(exc).__name__}: {exc}"[:500]
+        )
 
 
 @shared_task(name="pipeline.drain_queue", **RETRY)

@@ -122,4 +122,4 @@ TINY_OPTIONS = {
     "optional": {"cpu": 1},
     "descriptions": {"n": "number of nodes", "cpu": "cores per node"},
 }
-TINY_ORQUESTRATOR = "import sys\nprint(sys.argv)\n"
+TINY_ORQUESTRATOR = "# paas-actions: scale-out decommission\nimport sys\nprint(sys.argv)\n"

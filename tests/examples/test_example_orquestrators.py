@@ -28,6 +28,7 @@ from tests.examples.helpers import (
     kill_servers,
     place,
     refused,
+    render,
     serving_processes,
 )
 
@@ -399,3 +400,52 @@ def test_the_readme_by_hand_example_works(deploy):
         assert json.loads(response.read())["name"] == "gluster1"
     expect_ok(deployment.run("stop"), "stop")
     assert deployment.run("status").returncode == 3
+
+
+#: each example grown by one node: the option and its value before and after
+GROWN = {"gluster": ("size", 3), "cdh": ("slaves.number", 4), "cassandra": ("nodes", 4)}
+
+
+@PARAMS
+def test_scale_out_serves_the_joining_node_and_decommission_stops_it(deploy, name, version, launch):
+    key, more = GROWN[name]
+    big = place(name, version, {**launch, key: more})
+    small = {
+        **big,
+        "nodes": big["nodes"][:-1],
+        "services": render(name, version, {**launch, key: more - 1})[1]["services"],
+    }
+    joining = big["nodes"][-1]
+    deployment = deploy(name, version, instance=small)
+    expect_ok(deployment.run("start"), "start")
+    previous = deployment.workdir / "previous.json"
+    changed = deployment.workdir / "changed.json"
+    previous.write_text(json.dumps(small))
+    changed.write_text(json.dumps([joining]))
+    env = deployment.env(
+        PAAS_PREVIOUS_INSTANCE_FILE=str(previous),
+        PAAS_CHANGED_NODES_FILE=str(changed),
+        PAAS_CHANGED_NODES=joining["name"],
+    )
+
+    deployment.instance = big
+    deployment.write(big)
+    grown = deployment.run("scale-out", env)
+    expect_ok(grown, "scale-out")
+    assert f"1 node(s) joined: {joining['name']}" in grown.stdout
+    assert served(joining, joining["check_ports"][0])["name"] == joining["name"]
+    assert sorted(deployment.pids()) == sorted(n["name"] for n in big["nodes"])
+
+    previous.write_text(json.dumps(big))
+    deployment.instance = small
+    deployment.write(small)
+    shrunk = deployment.run("decommission", env)
+    expect_ok(shrunk, "decommission")
+    assert f"decommissioning {joining['name']}" in shrunk.stdout
+    assert all(refused(joining["address"], port) for port in joining["check_ports"])
+    assert sorted(deployment.pids()) == sorted(n["name"] for n in small["nodes"])
+    for node in small["nodes"]:
+        assert served(node, node["check_ports"][0])["name"] == node["name"]
+    missing = deployment.run("scale-out")  # outside a resize: no changed nodes file
+    assert missing.returncode == 2
+    assert "PAAS_CHANGED_NODES_FILE is not set" in missing.stderr

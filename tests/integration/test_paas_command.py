@@ -591,3 +591,57 @@ def test_a_dropped_stream_reconnects_and_resumes_each_event_once(tmp_path):
         expected = [e.to_dict() for e in session.scalars(select(Event).order_by(Event.id))]
     assert printed == expected
     assert [e["status"] for e in printed] == ["pending", "prepared", "destroying", "destroyed"]
+
+
+# -- resize ----------------------------------------------------------------------------------
+
+#: ``n`` nodes; its orquestrator refuses a scale-out to 3 nodes
+GROW = {
+    "service.json": json.dumps({"name": "grow", "version": "1"}),
+    "service-template.json": (
+        '{% set c = joiner(",") %}{"nodes": { {% for i in range(opts["n"]) %}{{ c() }}'
+        '"n{{ i }}": {"cpu": 1, "mem": 64}{% endfor %}}, "services": {}}'
+    ),
+    "options.json": json.dumps({"required": {"n": 1}}),
+    "orquestrator.py": (
+        "# paas-actions: scale-out decommission\n"
+        "import json, os, sys\n"
+        "doc = json.load(open(os.environ['PAAS_INSTANCE_FILE']))\n"
+        "if sys.argv[1] == 'scale-out' and len(doc['nodes']) == 3:\n"
+        "    sys.exit('no room in the ring (injected)')\n"
+        "print(sys.argv[1], len(doc['nodes']))\n"
+    ),
+}
+
+
+def test_resize_previews_then_waits_and_exits_1_when_rolled_back(live):
+    done = live.paas("services", "register", str(write_service(live.root / "grow" / "1", GROW)))
+    assert done.returncode == 0, done.stderr
+    launched = live.paas("launch", "grow/1", "--wait", "-o", "json")
+    assert launched.returncode == 0, launched.stderr
+    instance_id = json.loads(launched.stdout)["id"]
+
+    preview = live.paas("resize", instance_id, "--set", "n=2", "--dry-run")
+    assert preview.returncode == 0, preview.stderr
+    lines = preview.stdout.splitlines()
+    assert lines[0] == "scale-out: n1 (+1 node(s), +1 cpu, +64 MB, +0 disk(s))"
+    assert any(line.startswith("n1 ") for line in lines[1:]), preview.stdout
+    assert live.get(f"/instances/{instance_id}")["options"] == {}  # the defaults: n=1
+
+    grown = live.paas("resize", instance_id, "--set", "n=2", "--wait", "-o", "json")
+    assert grown.returncode == 0, grown.stderr
+    body = json.loads(grown.stdout)
+    assert body["status"] == "running" and body["options"] == {"n": 2}
+    assert [n["name"] for n in body["nodes"]] == ["n0", "n1"]
+
+    refused = live.paas("resize", instance_id, "--set", "n=3", "--wait")
+    assert refused.returncode == 1, refused.stdout
+    assert "resize rolled back" in refused.stderr and "no room in the ring" in refused.stderr
+    body = live.get(f"/instances/{instance_id}")
+    assert body["status"] == "running" and body["options"] == {"n": 2}
+    assert [n["name"] for n in body["nodes"]] == ["n0", "n1"]
+
+    assert live.paas("resize", instance_id).returncode == 2  # no option: a usage error
+    changed = live.paas("resize", instance_id, "--set", "n=1", "--set", "n=2")
+    assert changed.returncode == 1 and "nothing to resize" in changed.stderr
+    assert live.paas("destroy", instance_id, "--wait").returncode == 0

@@ -20,7 +20,8 @@ from bigdata_paas.errors import Unavailable
 from bigdata_paas.models import Host, Service, utcnow
 from bigdata_paas.operations import instances as instance_ops
 from bigdata_paas.operations import lifecycle
-from bigdata_paas.operations.lifecycle import agents, queueing, steps, transitions
+from bigdata_paas.operations import resize as resize_ops
+from bigdata_paas.operations.lifecycle import agents, queueing, resizing, steps, transitions
 from tests.api.support import API, TINY_TEMPLATE, add_service, launch
 
 OPTIONS = {
@@ -29,7 +30,8 @@ OPTIONS = {
     "descriptions": {"n": "nodes", "cpu": "cores per node", "fail": "start exits 1"},
 }
 #: exits 1 on start when the option ``fail`` is true
-ORQUESTRATOR = """import json, os, sys
+ORQUESTRATOR = """# paas-actions: scale-out decommission
+import json, os, sys
 doc = json.load(open(os.environ["PAAS_INSTANCE_FILE"]))
 sys.exit(1 if sys.argv[1] == "start" and doc["options"]["fail"] else 0)
 """
@@ -189,6 +191,23 @@ def test_every_edge_is_taken_and_no_other(stack, client, admin, recorded):
     silence(app)
     assert status(client, admin, running) == states.DEGRADED
     agents.record_report(rt, "h1", {"driver": "process", "nodes": []})
+    assert status(client, admin, running) == states.RUNNING
+
+    # a resize: running -> updating -> running; the broker refusing it puts it back at once
+    assert (
+        client.patch(
+            f"{API}/instances/{running}", json={"options": {"n": 2}}, headers=admin
+        ).status_code
+        == 202
+    )
+    assert status(client, admin, running) == states.UPDATING
+    assert resizing.resize(rt, running) == states.RUNNING
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(resize_ops, "publish_resize", refuse)
+        response = client.patch(
+            f"{API}/instances/{running}", json={"options": {"n": 1}}, headers=admin
+        )
+        assert response.status_code == 503
     assert status(client, admin, running) == states.RUNNING
 
     # every launch step fails from its own source, and each failure retries from its restart

@@ -26,6 +26,8 @@ from sqlalchemy import insert, select, update
 import config
 from bigdata_paas import create_app
 from bigdata_paas.models import Host, Instance, LogLine, Network
+from bigdata_paas.operations.lifecycle import STEP_RUNNERS
+from bigdata_paas.states import LAUNCH_STEPS
 from tests.api.support import (
     API,
     TINY_OPTIONS,
@@ -96,6 +98,10 @@ EXPECTED: dict[tuple[str, str], dict[str, dict[str, int]]] = {
     ("DELETE", "/instances/<instance_id>"): {
         "a": row(401, ACCEPTED, 404, ACCEPTED),
         "admin": row(401, 404, 404, ACCEPTED),
+    },
+    ("PATCH", "/instances/<instance_id>"): {
+        "a": row(401, OK, 404, OK),
+        "admin": row(401, 404, 404, OK),
     },
     ("POST", "/instances/<instance_id>/retry"): {
         "a": row(401, ACCEPTED, 404, ACCEPTED),
@@ -246,6 +252,17 @@ def fresh_instance(world: World, target: str, *, failed: bool = False) -> str:
     return instance_id
 
 
+def running_instance(world: World, target: str) -> str:
+    """A fresh instance brought to running by the real steps, called in-process."""
+    instance_id = fresh_instance(world, target)
+    rt = world.app.extensions["paas"]
+    for step in LAUNCH_STEPS:
+        STEP_RUNNERS[step](rt, instance_id)
+    with rt.db.session() as session:
+        assert session.get(Instance, instance_id).status == "running"
+    return instance_id
+
+
 def host_body(name: str) -> dict:
     disks = [{"name": "sdb", "type": "hdd", "size": 10}]
     return {"name": name, "address": "127.0.0.1", "cpu": 1, "mem": 128, "disks": disks}
@@ -263,6 +280,11 @@ def build_call(world: World, method: str, rule: str, target: str) -> Call:
     reads = method == "GET"
     if rule.startswith("/docs/assets/"):
         return Call(rule.replace("<path:filename>", "swagger-ui-bundle.js"), {})
+    if "<instance_id>" in rule and method == "PATCH":
+        # a resize's dry run, on a running instance: what it would do, changing nothing
+        instance_id = running_instance(world, target)
+        body = {"json": {"options": {"n": 2}}}
+        return Call(f"/instances/{instance_id}?dry_run=true", body)
     if "<instance_id>" in rule:
         if reads:
             instance_id = world.instance[target]
@@ -366,7 +388,7 @@ def test_authorization_matrix(world, method, rule, target, caller):
         call.target = {"instances": ("id", body["id"]), "events": ("instance_id", body["id"])}
         check_confined(before, after, call, what)
         assert len(changed_rows(before, after)) == 2  # the instance and its launch event
-    elif method == "GET" or rule.endswith("/plan"):
+    elif method == "GET" or rule.endswith("/plan") or "dry_run=true" in call.path:
         assert_unchanged(before, after, what)
     else:
         assert call.target, what
@@ -378,7 +400,7 @@ def test_authorization_matrix(world, method, rule, target, caller):
         assert PRIVATE not in text, what
     if response.status_code == 404 and "<instance_id>" in rule:
         # the same answer as for an instance that never existed: no existence oracle
-        instance_id = call.path.split("/")[2]
+        instance_id = call.path.split("/")[2].split("?")[0]
         assert error_of(response)["message"] == f"instance {instance_id} not found"
     if rule == "/instances" and response.status_code == 200:
         items = response.get_json()["items"]

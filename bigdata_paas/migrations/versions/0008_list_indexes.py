@@ -5,7 +5,7 @@ service). With 100,000 instances a sort of the whole table cost more than the pa
 now walks an index backwards and stops at the page.
 
 Revision ID: 0008
-Revises: 0005
+Revises: 0007
 Create Date: 2026-12-04 21:00:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 
 
 revision = "0008"
-down_revision = "0005"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 

@@ -56,12 +56,21 @@ class LogWriter:
 
 
 def run_orquestrator(
-    rt: Runtime, instance_id: str, command: str, *, keep_heartbeat: bool = False
+    rt: Runtime,
+    instance_id: str,
+    command: str,
+    *,
+    keep_heartbeat: bool = False,
+    document: dict | None = None,
+    files: dict[str, object] | None = None,
+    env: dict[str, str] | None = None,
 ) -> tuple[bool, str]:
     """Run the service's orquestrator ``command`` for the instance; (ok, how it ended).
 
     The heartbeat beats while the command runs and is cleared when it ends, unless
-    ``keep_heartbeat``: the caller's step goes on, and clears it itself.
+    ``keep_heartbeat``: the caller's step goes on, and clears it itself. ``document``
+    replaces the instance as stored (a resize hands on the spec it is making); ``files`` and
+    ``env`` go to the script besides the instance's own (orquestrator/runner.py).
     """
     with rt.db.session() as session:
         instance = session.get(Instance, instance_id)
@@ -69,7 +78,8 @@ def run_orquestrator(
         if service is None or not service.orquestrator:
             session.commit()
             return False, "the service has no orquestrator any more"
-        script, document = service.orquestrator, instance_document(session, instance)
+        script = service.orquestrator
+        document = document or instance_document(session, instance)
         timeout = service.orquestrator_timeout or rt.config.ORQUESTRATOR_TIMEOUT
         session.commit()
     writer = LogWriter(rt, instance_id, command)
@@ -84,6 +94,7 @@ def run_orquestrator(
             "PAAS_VERSION": document["version"],
             "PAAS_USER": document["user"],
             "PAAS_INSTANCE_NAME": document["name"],
+            **(env or {}),
         },
         limits=ScriptLimits(
             timeout=timeout,
@@ -93,6 +104,7 @@ def run_orquestrator(
         ),
         on_output=writer,
         on_tick=Heartbeat(rt, instance_id),
+        files=files,
     )
     writer.flush()
     if not keep_heartbeat:

@@ -45,10 +45,12 @@ def networks(session) -> dict[str, dict]:
     }
 
 
-def claim_nodes(session, instance_id: str) -> list[tuple[str, dict, dict]]:
-    """Mark the nodes an agent is to start ``starting`` (in the run step's claim); the
-    orders for ``start_nodes``: (host, placed node, networks)."""
-    rows = _managed(session, instance_id)
+def claim_nodes(
+    session, instance_id: str, only: set[str] | None = None
+) -> list[tuple[str, dict, dict]]:
+    """Mark the nodes (of ``only``, when given) an agent is to start ``starting`` (in the run
+    step's claim); the orders for ``start_nodes``: (host, placed node, networks)."""
+    rows = [(n, h) for n, h in _managed(session, instance_id) if only is None or n.name in only]
     nets = networks(session) if rows else {}
     orders = []
     for node, host in rows:
@@ -96,10 +98,10 @@ def start_nodes(rt: Runtime, instance_id: str, orders: list) -> tuple[bool, str]
     return True, f"{len(states)} node(s) running on {', '.join(hosts)}"
 
 
-def stop_nodes(rt: Runtime, instance_id: str) -> str:
-    """Ask the agents to stop every node of the instance that one of them started, and wait
-    (NODE_STOP_TIMEOUT at most, not for hosts that are down); what happened ("" when no
-    agent ran any node of it).
+def stop_nodes(rt: Runtime, instance_id: str, only: set[str] | None = None) -> str:
+    """Ask the agents to stop every node of the instance (of ``only``, when given) that one
+    of them started, and wait (NODE_STOP_TIMEOUT at most, not for hosts that are down); what
+    happened ("" when no agent ran any node of it).
 
     An agent that is down gets the order when it comes back (its queue is durable), and its
     reconcile removes what no live instance owns anyway.
@@ -108,7 +110,9 @@ def stop_nodes(rt: Runtime, instance_id: str) -> str:
         nodes = [
             n
             for n in session.scalars(select(Node).where(Node.instance_id == instance_id))
-            if n.runtime and n.runtime.get("state") not in ("stopped", None)
+            if n.runtime
+            and n.runtime.get("state") not in ("stopped", None)
+            and (only is None or n.name in only)
         ]
         down = set(session.scalars(select(Host.name).where(Host.state == "down")))
         orders = []

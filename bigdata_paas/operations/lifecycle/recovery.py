@@ -9,7 +9,12 @@ from sqlalchemy import or_, select, update
 
 from bigdata_paas import states
 from bigdata_paas.dblock import try_exclusive
-from bigdata_paas.messaging.publish import publish_chain, publish_destroy, publish_run
+from bigdata_paas.messaging.publish import (
+    publish_chain,
+    publish_destroy,
+    publish_resize,
+    publish_run,
+)
 from bigdata_paas.models import Instance, utcnow
 from bigdata_paas.operations.lifecycle.agents import check_hosts
 from bigdata_paas.operations.lifecycle.queueing import drain_queue
@@ -17,6 +22,9 @@ from bigdata_paas.operations.lifecycle.transitions import fail, note
 from bigdata_paas.runtime import Runtime
 
 log = logging.getLogger(__name__)
+
+#: statuses outside the launch chain whose own step the sweep publishes again when it stalls
+OWN_STEP = {states.DESTROYING: "destroy", states.UPDATING: "resize"}
 
 
 def sweep(rt: Runtime) -> dict[str, int]:
@@ -37,8 +45,9 @@ def _sweep(rt: Runtime) -> dict[str, int]:
     only the database knows about. Re-publishing its next step is harmless
     because every step compare-and-sets. An orquestrator command whose
     heartbeat stopped (its worker died) is taken over: a start is run again
-    (at most RUN_ATTEMPTS times, then the instance fails), a destroy is
-    published again. Last, the queue is drained (whatever wake-up was lost).
+    (at most RUN_ATTEMPTS times, then the instance fails), a destroy or a resize is
+    published again (a resize that had begun then rolls back). Last, the queue is drained
+    (whatever wake-up was lost).
     """
     config = rt.config
     now = utcnow()
@@ -55,7 +64,7 @@ def _sweep(rt: Runtime) -> dict[str, int]:
                 Instance.run_attempts,
             )
             .where(
-                Instance.status.in_((*states.NEXT_STEP, states.DESTROYING)),
+                Instance.status.in_((*states.NEXT_STEP, states.DESTROYING, states.UPDATING)),
                 Instance.updated_at < stale,
             )
             .order_by(Instance.updated_at)
@@ -81,13 +90,16 @@ def _sweep(rt: Runtime) -> dict[str, int]:
                 publish_run(rt.celery, instance_id)
                 counts["restarted"] += 1
             continue
-        if status == states.DESTROYING and alive:
+        if status in (states.DESTROYING, states.UPDATING) and alive:
             continue
-        step = "destroy" if status == states.DESTROYING else states.NEXT_STEP[status]
+        step = OWN_STEP.get(status) or states.NEXT_STEP[status]
         if not _claim_stale(rt, instance_id, status, stale, step):
             continue  # moved on meanwhile, or another sweep of a backlog took it
         if step == "destroy":
             publish_destroy(rt.celery, instance_id)
+        elif step == "resize":
+            # lost before it began: it begins; lost mid-way: it rolls back (or finishes)
+            publish_resize(rt.celery, instance_id)
         else:
             publish_chain(rt.celery, instance_id, step)
         counts["republished"] += 1

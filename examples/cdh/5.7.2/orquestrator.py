@@ -1,9 +1,12 @@
 #!/usr/bin/env python3
+# paas-actions: scale-out decommission
 """Orquestrator of the cdh 5.7.2 service: nodes run by host agents, or one local server per
 node (stdlib only).
 
-Contract (DESIGN.md section 9): the platform runs `python3 orquestrator.py start|stop|status`
-in a private working directory (the current directory, also PAAS_WORKDIR) with:
+Contract (docs/orquestrators.md): the platform runs `python3 orquestrator.py start|stop|status`
+(and `scale-out|decommission` when a running instance is resized, with PAAS_CHANGED_NODES_FILE
+and PAAS_PREVIOUS_INSTANCE_FILE besides) in a private working directory (the current
+directory, also PAAS_WORKDIR) with:
   PAAS_INSTANCE_FILE  JSON file of the placed instance: {"id", "service", "version", "user",
                       "options": {...}, "nodes": [{"name", "host", "address", "port",
                       "check_ports", "services", "cpu", "mem", "disks": [{"name",
@@ -300,9 +303,10 @@ def recorded_servers():
     return out
 
 
-def kill_servers():
-    """SIGTERM every recorded server, SIGKILL those that linger; remove the pid files."""
-    servers = recorded_servers()
+def kill_servers(names=None):
+    """SIGTERM every recorded server (of ``names``, when given), SIGKILL those that linger;
+    remove the pid files."""
+    servers = [s for s in recorded_servers() if names is None or s[0] in names]
     live = [(name, pid, config) for name, pid, config in servers if server_alive(pid, config)]
     for sig in (signal.SIGTERM, signal.SIGKILL):
         for _name, pid, _config in live:
@@ -548,6 +552,65 @@ def status():
     sys.exit(3 if down else 0)
 
 
+def changed_nodes():
+    """The names of the nodes a resize adds or removes (PAAS_CHANGED_NODES_FILE)."""
+    path = os.environ.get("PAAS_CHANGED_NODES_FILE")
+    if not path:
+        fail("PAAS_CHANGED_NODES_FILE is not set: scale-out and decommission come from a resize")
+    try:
+        with open(path, encoding="utf-8") as f:
+            nodes = json.load(f)
+    except (OSError, ValueError) as e:
+        fail(f"cannot read the changed nodes file {path}: {e}")
+    if not isinstance(nodes, list) or not all(isinstance(n, dict) for n in nodes):
+        fail(f"invalid changed nodes file {path}: a list of nodes")
+    return [str(n.get("name")) for n in nodes]
+
+
+def save_layout(inst, agents):
+    """Record the nodes the cluster has now in the work dir's state (what `stop` says)."""
+    path = os.path.join(workdir(), STATE)
+    try:
+        with open(path, encoding="utf-8") as f:
+            summary = json.load(f)
+    except (OSError, ValueError):
+        summary = {}
+    summary["nodes"] = {n["name"]: n.get("services") or [] for n in inst["nodes"]}
+    summary["agent_nodes"] = [n["name"] for n in agents]
+    write_json(path, summary)
+
+
+def scale_out():
+    """Nodes joined the cluster (PAAS_INSTANCE_FILE is the new layout): configure them."""
+    inst = load_instance()
+    joining = set(changed_nodes())
+    _summary, layout = plan(inst)
+    new = [n for n in inst["nodes"] if n["name"] in joining]
+    missing = joining - {n["name"] for n in new}
+    if missing:
+        fail(f"the joining nodes {', '.join(sorted(missing))} are not in the instance file")
+    verify_nodes(inst, [n for n in new if run_by_agent(n)], layout)
+    start_servers(inst, [n for n in new if not run_by_agent(n)], layout)
+    save_layout(inst, [n for n in inst["nodes"] if run_by_agent(n)])
+    print(f"{SERVICE}: {len(new)} node(s) joined: {', '.join(n['name'] for n in new)}")
+
+
+def decommission():
+    """Nodes are about to leave (PAAS_INSTANCE_FILE is the layout without them): move their
+    work to the others, then stop the servers of this script's own among them."""
+    inst = load_instance()
+    leaving = changed_nodes()
+    plan(inst)  # the layout without them: print it, and refuse one that cannot work
+    stay = ", ".join(n["name"] for n in inst["nodes"])
+    for name in leaving:
+        print(f"decommissioning {name}: its data and work move to {stay}")
+    _servers, left = kill_servers(set(leaving))
+    if left:
+        fail("could not stop: " + ", ".join(f"{n} (pid {p})" for n, p, _c in left), 1)
+    save_layout(inst, [n for n in inst["nodes"] if run_by_agent(n)])
+    print(f"{SERVICE}: {len(leaving)} node(s) decommissioned: {', '.join(leaving)}")
+
+
 def serve(config_path):
     """The node's server: answer every connection with the node's JSON line."""
     with open(config_path, encoding="utf-8") as f:
@@ -659,9 +722,18 @@ def main(argv):
     if len(argv) == 3 and argv[1] == "serve":
         serve(argv[2])
         return
-    commands = {"start": start, "stop": stop, "status": status}
+    commands = {
+        "start": start,
+        "stop": stop,
+        "status": status,
+        "scale-out": scale_out,
+        "decommission": decommission,
+    }
     if len(argv) != 2 or argv[1] not in commands:
-        fail(f"usage: orquestrator.py start|stop|status (got: {' '.join(argv[1:]) or 'nothing'})")
+        fail(
+            "usage: orquestrator.py start|stop|status|scale-out|decommission "
+            f"(got: {' '.join(argv[1:]) or 'nothing'})"
+        )
     commands[argv[1]]()
 
 
