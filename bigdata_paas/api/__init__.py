@@ -5,7 +5,17 @@ from __future__ import annotations
 from flask import Flask
 from flask_smorest import Api
 
-from bigdata_paas.api import docs, health, instances, inventory, schemas, services, streams, users
+from bigdata_paas.api import (
+    audit,
+    docs,
+    health,
+    instances,
+    inventory,
+    schemas,
+    services,
+    streams,
+    users,
+)
 from bigdata_paas.api.auth import init_auth
 from bigdata_paas.api.common import refuse_nul_in_url
 from bigdata_paas.api.errors import init_errors
@@ -40,7 +50,7 @@ def init_api(app: Flask) -> Api:
     # no catch-all `default` answer in flask-smorest's error shape, which this app never sends.
     api.DEFAULT_ERROR_RESPONSE_NAME = None
     api.spec.components.schema("ErrorEnvelope", schema=schemas.ErrorEnvelope)
-    for blueprint in (health.blp, services.blp, instances.blp, inventory.blp, users.blp):
+    for blueprint in (health.blp, services.blp, instances.blp, inventory.blp, users.blp, audit.blp):
         api.register_blueprint(blueprint, url_prefix=PREFIX)
     api.register_blueprint(streams.blp, url_prefix=PREFIX)
     app.register_blueprint(docs.blp, url_prefix=PREFIX)  # not part of the API's document

@@ -37,7 +37,7 @@ def destroy(instance_id: str):
 
 
 @blp.route("/instances/<instance_id>/retry", methods=["POST"])
-@blp.doc(**errors(401, 404, 409, 503))
+@blp.doc(**errors(401, 403, 404, 409, 503))
 @blp.response(202, schemas.InstanceOut, description="running again from the failed step")
 def retry(instance_id: str):
     """Run a failed instance again from the step that failed."""

@@ -52,6 +52,12 @@ class Instance(Base):
     # version, options) to tell a retry from another launch under the same key.
     idempotency_key: Mapped[str | None] = mapped_column(String(255))
     launch_digest: Mapped[str | None] = mapped_column(String(64))
+    # What the instance counts against its owner's quota while it is live (operations/quotas):
+    # its nodes, and their cores, memory (MB) and disks, from the spec rendered at launch.
+    held_nodes: Mapped[int] = mapped_column(default=0, server_default="0")
+    held_cpu: Mapped[int] = mapped_column(default=0, server_default="0")
+    held_mem: Mapped[int] = mapped_column(default=0, server_default="0")
+    held_disks: Mapped[int] = mapped_column(default=0, server_default="0")
 
     user = relationship("User")
     nodes: Mapped[list[Node]] = relationship(
