@@ -64,8 +64,19 @@ class UserDetail(UserOut):
     quota = fields.Nested(QuotaReport)
 
 
+class JsonBoolean(fields.Boolean):
+    """true or false, nothing else (not "yes", not 1)."""
+
+    default_error_messages = {"invalid": "must be true or false"}
+
+    def _deserialize(self, value, attr, data, **kwargs) -> bool:
+        if not isinstance(value, bool):
+            raise self.make_error("invalid")
+        return value
+
+
 class UserPatch(Strict):
-    disabled = fields.Boolean(
+    disabled = JsonBoolean(
         required=True,
         metadata={"description": "true: the token is refused, the instances keep running"},
     )
