@@ -154,8 +154,9 @@ def the_admin(rt: Runtime) -> Caller:
 def ensure_admin(rt: Runtime, token: str = "") -> str | None:
     """Make sure the user ``admin`` exists; return a newly generated token, else None.
 
-    With ``token`` given, ``admin`` holds exactly that token. Without it, a token
-    is generated only the first time, so it is printed once and never again.
+    With ``token`` given, ``admin`` holds exactly that token, enabled and without expiry: the
+    operator's way back in after a rotation or a lock-out. Without it, a token is generated
+    only the first time, so it is printed once and never again.
     """
     with rt.db.session() as session:
         admin = session.scalar(select(User).where(User.name == "admin"))
@@ -165,6 +166,7 @@ def ensure_admin(rt: Runtime, token: str = "") -> str | None:
                 session.add(User(name="admin", role="admin", token_hash=digest))
             else:
                 admin.token_hash, admin.role = digest, "admin"
+                admin.disabled, admin.token_expires_at = False, None
             session.commit()
             return None
         if admin is not None:

@@ -8,8 +8,9 @@ import pytest
 from sqlalchemy import update
 
 from bigdata_paas.models import User, utcnow
+from bigdata_paas.operations.users import ensure_admin
 from tests.api.support import API, error_of, launch, problem_fields
-from tests.conftest import bearer
+from tests.conftest import ADMIN_TOKEN, bearer
 from tests.security.support import assert_unchanged, db_state
 
 
@@ -130,3 +131,15 @@ def test_me_is_not_a_user_name(client, admin):
     response = client.post(f"{API}/users", json={"name": "me"}, headers=admin)
     assert response.status_code == 400
     assert problem_fields(response) == {"name"}
+
+
+def test_setup_with_the_admin_token_is_the_operators_way_back_in(app, client, admin):
+    rotated = client.post(f"{API}/users/me/token", json={"expires_in": 60}, headers=admin)
+    assert whoami(client, admin).status_code == 401
+    with app.extensions["paas"].db.session() as session:
+        session.execute(update(User).where(User.name == "admin").values(disabled=True))
+        session.commit()
+    assert whoami(client, bearer(rotated.get_json()["token"])).status_code == 401
+    ensure_admin(app.extensions["paas"], ADMIN_TOKEN)
+    me = whoami(client, admin).get_json()
+    assert (me["disabled"], me["token_expires_at"]) == (False, None)
