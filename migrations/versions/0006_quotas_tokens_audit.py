@@ -2,8 +2,8 @@
 expiry; instances record what they count against their owner's quota; admin actions are
 audited; the default quota lives in settings
 
-Instances already there get their counts from their rendered spec (a pending one has none
-yet and counts nodes 0 until it is replaced: only launches from now on are checked).
+Instances already there get their counts from their rendered spec; one still pending has
+no spec yet and counts as an instance without nodes.
 
 Revision ID: 0006
 Revises: 0005
@@ -25,7 +25,9 @@ HELD = ("held_nodes", "held_cpu", "held_mem", "held_disks")
 def upgrade() -> None:
     with op.batch_alter_table("users", schema=None) as batch_op:
         batch_op.add_column(
-            sa.Column("disabled", sa.Boolean(), server_default=sa.false(), nullable=False)
+            # a literal default: SQLite adds the column in place (an expression would make
+            # batch mode copy the table, and users cannot be dropped while instances refer to it)
+            sa.Column("disabled", sa.Boolean(), server_default="0", nullable=False)
         )
         batch_op.add_column(
             sa.Column("token_expires_at", sa.DateTime(timezone=True), nullable=True)
@@ -93,10 +95,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_audit_events_actor"))
         batch_op.drop_index(batch_op.f("ix_audit_events_at"))
     op.drop_table("audit_events")
-    with op.batch_alter_table("instances", schema=None) as batch_op:
-        for column in reversed(HELD):
-            batch_op.drop_column(column)
-    with op.batch_alter_table("users", schema=None) as batch_op:
-        batch_op.drop_column("quota")
-        batch_op.drop_column("token_expires_at")
-        batch_op.drop_column("disabled")
+    # ALTER TABLE ... DROP COLUMN in place (SQLite 3.35+ has it): a batch copy would drop and
+    # re-create instances and users, and dropping a table other rows refer to deletes them
+    # (events, nodes) or is refused (users).
+    for column in reversed(HELD):
+        op.drop_column("instances", column)
+    for column in ("quota", "token_expires_at", "disabled"):
+        op.drop_column("users", column)
