@@ -43,6 +43,17 @@ def _aware(moment: datetime | None) -> datetime | None:
     return moment.replace(tzinfo=UTC) if moment and moment.tzinfo is None else moment
 
 
+def refusal(user: User) -> str | None:
+    """Why ``user``'s current token is refused now (a disabled user, an expired token), or
+    None when it works."""
+    if user.disabled:
+        return f"user {user.name} is disabled; ask an admin"
+    expires = _aware(user.token_expires_at)
+    if expires is not None and expires <= utcnow():
+        return f"this token expired at {iso(expires)}; ask for a new one"
+    return None
+
+
 def authenticate(rt: Runtime, token: str) -> Caller | None:
     """The user holding ``token``, or None; raise Unauthorized naming why for the token of a
     disabled user or an expired one."""
@@ -52,12 +63,18 @@ def authenticate(rt: Runtime, token: str) -> Caller | None:
         user = session.scalar(select(User).where(User.token_hash == hash_token(token)))
         if user is None:
             return None
-        if user.disabled:
-            raise Unauthorized(f"user {user.name} is disabled; ask an admin")
-        expires = _aware(user.token_expires_at)
-        if expires is not None and expires <= utcnow():
-            raise Unauthorized(f"this token expired at {iso(expires)}; ask for a new one")
+        reason = refusal(user)
+        if reason:
+            raise Unauthorized(reason)
         return Caller(user.id, user.name, user.role)
+
+
+def caller_by_digest(rt: Runtime, digest: str) -> Caller | None:
+    """The user whose current token has ``digest``, while that token works (a session that
+    keeps the digest, not the token, ends when the user is disabled or the token expires)."""
+    with rt.db.session() as session:
+        user = session.scalar(select(User).where(User.token_hash == digest))
+        return Caller(user.id, user.name, user.role) if user and not refusal(user) else None
 
 
 def create_user(rt: Runtime, name: str, role: str = "user", *, actor: str = "admin") -> dict:

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import update
 
 from bigdata_paas.models import User, utcnow
-from bigdata_paas.operations.users import ensure_admin
+from bigdata_paas.operations.users import caller_by_digest, ensure_admin, hash_token
 from tests.api.support import API, error_of, launch, problem_fields
 from tests.conftest import ADMIN_TOKEN, bearer
 from tests.security.support import assert_unchanged, db_state
@@ -143,3 +143,21 @@ def test_setup_with_the_admin_token_is_the_operators_way_back_in(app, client, ad
     ensure_admin(app.extensions["paas"], ADMIN_TOKEN)
     me = whoami(client, admin).get_json()
     assert (me["disabled"], me["token_expires_at"]) == (False, None)
+
+
+def test_a_digest_names_its_user_only_while_the_token_works(app, client, admin, make_user):
+    rt = app.extensions["paas"]
+    alice = make_user("alice")
+    digest = hash_token(alice["Authorization"].removeprefix("Bearer "))
+    assert caller_by_digest(rt, digest).name == "alice"
+    client.patch(f"{API}/users/alice", json={"disabled": True}, headers=admin)
+    assert caller_by_digest(rt, digest) is None
+    client.patch(f"{API}/users/alice", json={"disabled": False}, headers=admin)
+    with rt.db.session() as session:
+        session.execute(
+            update(User)
+            .where(User.name == "alice")
+            .values(token_expires_at=utcnow() - timedelta(seconds=1))
+        )
+        session.commit()
+    assert caller_by_digest(rt, digest) is None
