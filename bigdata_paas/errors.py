@@ -94,6 +94,21 @@ class Forbidden(PaasError):
     code = "forbidden"
 
 
+class QuotaExceeded(Forbidden):
+    """A launch (or resize) that would take a user over a limit; ``exceeded`` lists each
+    dimension over as ``{"resource", "requested", "used", "limit"}``."""
+
+    code = "quota_exceeded"
+
+    def __init__(self, exceeded: list[dict]) -> None:
+        self.exceeded = exceeded
+        summary = "; ".join(
+            f"{e['resource']}: {e['requested']} requested, {e['used']} used of {e['limit']}"
+            for e in exceeded
+        )
+        super().__init__(f"over quota: {summary}", details={"exceeded": exceeded})
+
+
 class NotFound(PaasError):
     status = 404
     code = "not_found"

@@ -36,6 +36,15 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _optional_count(text: str) -> int | None:
+    if not text.strip():
+        return None
+    value = int(text)
+    if value < 0:
+        raise ValueError("expected an integer >= 0, or empty for unlimited")
+    return value
+
+
 def _port(text: str) -> int:
     value = int(text)
     if not 1 <= value <= 65535:
@@ -168,6 +177,21 @@ class Config:
     )
     NODE_STOP_TIMEOUT: float = setting(
         30.0, _positive_float, "seconds a destroy waits for agents to stop the nodes"
+    )
+    DEFAULT_QUOTA_INSTANCES: int | None = setting(
+        None, _optional_count, "live instances a user may hold, unless set (empty: unlimited)"
+    )
+    DEFAULT_QUOTA_NODES: int | None = setting(
+        None, _optional_count, "nodes a user's live instances may have (empty: unlimited)"
+    )
+    DEFAULT_QUOTA_CPU: int | None = setting(
+        None, _optional_count, "cores a user's live instances may ask for (empty: unlimited)"
+    )
+    DEFAULT_QUOTA_MEM: int | None = setting(
+        None, _optional_count, "memory (MB) a user's live instances may ask for (empty: unlimited)"
+    )
+    DEFAULT_QUOTA_DISKS: int | None = setting(
+        None, _optional_count, "disks a user's live instances may ask for (empty: unlimited)"
     )
     PAGE_SIZE: int = setting(50, _positive_int, "default page size of listings")
     WEB_WORKERS: int = setting(2, _positive_int, "gunicorn worker processes of the web process")

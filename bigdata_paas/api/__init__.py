@@ -6,6 +6,7 @@ from flask import Flask
 from flask_smorest import Api
 
 from bigdata_paas.api import (
+    audit,
     docs,
     health,
     instances,
@@ -51,7 +52,7 @@ def init_api(app: Flask) -> Api:
     # no catch-all `default` answer in flask-smorest's error shape, which this app never sends.
     api.DEFAULT_ERROR_RESPONSE_NAME = None
     api.spec.components.schema("ErrorEnvelope", schema=schemas.ErrorEnvelope)
-    for blueprint in (health.blp, services.blp, instances.blp, inventory.blp, users.blp):
+    for blueprint in (health.blp, services.blp, instances.blp, inventory.blp, users.blp, audit.blp):
         api.register_blueprint(blueprint, url_prefix=PREFIX)
     api.register_blueprint(streams.blp, url_prefix=PREFIX)
     api.register_blueprint(metrics.blp, url_prefix=PREFIX)

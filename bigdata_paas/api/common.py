@@ -133,8 +133,10 @@ class Parser(FlaskParser):
     DEFAULT_VALIDATION_STATUS = 400
 
     def load_json(self, req, schema):
-        # a launch's options may be left out: an empty body is {} (the defaults)
-        return json_body(empty={} if isinstance(schema, OptionValues) else None)
+        # a launch's options may be left out: an empty body is {} (the defaults); so may
+        # a body whose schema says ``EMPTY_BODY = {}`` (every field optional)
+        empty = {} if isinstance(schema, OptionValues) else getattr(schema, "EMPTY_BODY", None)
+        return json_body(empty=empty)
 
     def handle_error(self, error, req, schema, *, error_status_code, error_headers):
         # webargs files the problems under their location ({"json": {...}}), one per parse
@@ -160,7 +162,7 @@ RETRY_AFTER = {"Retry-After": _header("seconds to wait before trying again")}
 HTTP_TEXT = {
     400: "invalid input (every problem listed, each with its field)",
     401: "no or bad token",
-    403: "admin role needed",
+    403: "admin role needed, or over quota (quota_exceeded)",
     404: "not found",
     409: "conflict",
     413: "body too large",

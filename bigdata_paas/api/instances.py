@@ -66,7 +66,7 @@ def resize(query: dict, body: dict, instance_id: str):
 
 
 @blp.route("/instances/<instance_id>/retry", methods=["POST"])
-@blp.doc(**errors(401, 404, 409, 503))
+@blp.doc(**errors(401, 403, 404, 409, 503))
 @blp.response(202, schemas.InstanceOut, description="running again from the failed step")
 def retry(instance_id: str):
     """Run a failed instance again from the step that failed."""

@@ -6,7 +6,7 @@ from flask import url_for
 
 from bigdata_paas.api import schemas
 from bigdata_paas.api.auth import admin_required
-from bigdata_paas.api.common import LOCATION, Blueprint, errors, runtime
+from bigdata_paas.api.common import LOCATION, Blueprint, caller, errors, runtime
 from bigdata_paas.operations import inventory as ops
 
 blp = Blueprint("inventory", __name__, description="The physical inventory (admins)")
@@ -28,7 +28,7 @@ def list_hosts():
 @blp.response(201, schemas.HostOut, description="added", headers=LOCATION)
 def add_host(host: dict):
     """Add a host; queued instances are tried again."""
-    added = ops.add_host(runtime(), host)
+    added = ops.add_host(runtime(), host, actor=caller().name)
     return added, {"Location": url_for("inventory.host_detail", name=added["name"])}
 
 
@@ -48,7 +48,7 @@ def host_detail(name: str):
 @blp.response(200, schemas.HostOut, description="changed")
 def update_host(changes: dict, name: str):
     """Change a host's state (up, drain, down) or labels."""
-    return ops.update_host(runtime(), name, changes)
+    return ops.update_host(runtime(), name, changes, actor=caller().name)
 
 
 @blp.route("/hosts/<name>", methods=["DELETE"])
@@ -57,7 +57,7 @@ def update_host(changes: dict, name: str):
 @blp.response(204, description="removed")
 def delete_host(name: str):
     """Remove a host that holds no node."""
-    ops.delete_host(runtime(), name)
+    ops.delete_host(runtime(), name, actor=caller().name)
 
 
 @blp.route("/networks", methods=["GET"])
@@ -76,7 +76,7 @@ def list_networks():
 @blp.response(201, schemas.NetworkOut, description="added", headers=LOCATION)
 def add_network(network: dict):
     """Add an address pool; queued instances are tried again."""
-    added = ops.add_network(runtime(), network)
+    added = ops.add_network(runtime(), network, actor=caller().name)
     return added, {"Location": url_for("inventory.network_detail", name=added["name"])}
 
 
@@ -95,4 +95,4 @@ def network_detail(name: str):
 @blp.response(204, description="removed")
 def delete_network(name: str):
     """Remove a pool nobody uses."""
-    ops.delete_network(runtime(), name)
+    ops.delete_network(runtime(), name, actor=caller().name)

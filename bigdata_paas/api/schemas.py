@@ -508,6 +508,18 @@ class ShortageOut(Schema):
     message = fields.String()
 
 
+class QuotaExcess(Schema):
+    resource = fields.String(metadata={"enum": ["instances", "nodes", "cpu", "mem", "disks"]})
+    requested = fields.Integer(metadata={"description": "what the launch or resize adds"})
+    used = fields.Integer(metadata={"description": "what the user's live instances hold"})
+    limit = fields.Integer()
+
+
+class QuotaCheck(Schema):
+    allowed = fields.Boolean()
+    exceeded = fields.List(fields.Nested(QuotaExcess))
+
+
 class PlanOut(Schema):
     service = fields.String()
     version = fields.String()
@@ -519,6 +531,7 @@ class PlanOut(Schema):
     mem = fields.Integer()
     placement = fields.List(fields.Nested(PlacementOut))
     shortages = fields.List(fields.Nested(ShortageOut))
+    quota = fields.Nested(QuotaCheck, metadata={"description": "the launch's quota check"})
 
 
 class ResizeIn(Strict):
@@ -782,6 +795,12 @@ class NetworksOut(Schema):
 
 class UserIn(Strict):
     name = _name(names.USER_NAME, required=True, metadata={"example": "alice"})
+
+    @validates("name")
+    def _not_me(self, value: str, **_) -> None:
+        if value == "me":  # /users/me is the caller
+            raise ValidationError("'me' is reserved: /users/me names whoever calls")
+
     role = fields.String(
         load_default="user", validate=validate.OneOf(ROLES, error="must be one of {choices}")
     )
@@ -790,6 +809,10 @@ class UserIn(Strict):
 class UserOut(Schema):
     name = fields.String()
     role = fields.String(metadata={"enum": list(ROLES)})
+    disabled = fields.Boolean(metadata={"description": "a disabled user's token is refused"})
+    token_expires_at = fields.String(
+        allow_none=True, metadata={"description": "when the token stops working (null: never)"}
+    )
 
 
 class UserCreated(UserOut):

@@ -39,7 +39,7 @@ def list_services():
 @blp.response(201, schemas.ServiceOut, description="registered", headers=LOCATION)
 def register_service(service: dict):
     """Register a service name and version."""
-    registered = ops.register_service(runtime(), **service)
+    registered = ops.register_service(runtime(), **service, actor=caller().name)
     location = url_for(
         "services.service_detail", name=registered["name"], version=registered["version"]
     )
@@ -68,7 +68,7 @@ def service_detail(name: str, version: str):
 @blp.response(204, description="deleted")
 def delete_service(name: str, version: str):
     """Delete a service version that no live instance uses."""
-    ops.delete_service(runtime(), name, version)
+    ops.delete_service(runtime(), name, version, actor=caller().name)
 
 
 REPLAYED = {
@@ -81,7 +81,7 @@ REPLAYED = {
 
 
 @blp.route("/services/<name>/<version>", methods=["POST"])
-@blp.doc(**errors(400, 401, 404, 409, 415, 422, 503))
+@blp.doc(**errors(400, 401, 403, 404, 409, 415, 422, 503))
 @blp.arguments(schemas.LaunchHeaders, location="headers")
 @blp.arguments(
     schemas.OptionValues,
@@ -211,5 +211,10 @@ def get_orquestrator(name: str, version: str):
 def put_orquestrator(query: dict, name: str, version: str):
     """Store the orquestrator script."""
     return ops.set_orquestrator(
-        runtime(), name, version, read_body(cache=False), query.get("timeout")
+        runtime(),
+        name,
+        version,
+        read_body(cache=False),
+        query.get("timeout"),
+        actor=caller().name,
     )

@@ -375,6 +375,22 @@ class Client:
         """Create a user; the answer's ``token`` is shown this once."""
         return self._json("POST", "/users", json={"name": name, "role": role})
 
+    def me(self) -> dict:
+        """You: role, token expiry, and per resource your quota's ``limit`` and ``used``."""
+        return self._json("GET", "/users/me")
+
+    def user(self, name: str) -> dict:
+        return self._json("GET", f"/users/{name}")
+
+    def set_quota(self, name: str, limits: dict) -> dict:
+        """Set some of ``name``'s limits (None: unlimited); the answer is limits and usage."""
+        return self._json("PUT", f"/users/{name}/quota", json=limits)
+
+    def rotate_token(self, name: str | None = None, expires_in: int | None = None) -> dict:
+        """A new token for you (or, as an admin, for ``name``), shown this once."""
+        body = {"expires_in": expires_in} if expires_in else {}
+        return self._json("POST", f"/users/{name or 'me'}/token", json=body)
+
     def health(self) -> dict:
         """The server's health, also when it answers 503 (something is down)."""
         try:

@@ -162,6 +162,7 @@ class Context:
                 )
             if not found.token:
                 raise click.UsageError("no token: set PAAS_TOKEN, pass --token, or run paas login")
+            self.found = found
             try:
                 self._client = Client(found.url, found.token)
             except ValueError as exc:
@@ -926,6 +927,94 @@ def users_create(obj: Context, name: str, role: str, output: str | None) -> None
         return
     click.echo(f"created {user['name']} ({user['role']}); its token, shown this once:")
     click.echo(user["token"])
+
+
+# -- your account, quotas and tokens -----------------------------------------------------------
+
+RESOURCES = ("instances", "nodes", "cpu", "mem", "disks")
+
+
+def quota_table(out: Output, quota: dict) -> None:
+    out.table(
+        ("RESOURCE", "LIMIT", "USED"),
+        [
+            (r, "unlimited" if quota[r]["limit"] is None else quota[r]["limit"], quota[r]["used"])
+            for r in RESOURCES
+        ],
+    )
+
+
+@cli.command()
+@output_option
+@pass_context
+def me(obj: Context, output: str | None) -> None:
+    """Show who you are, when your token expires, and your quota's limits and usage."""
+    out, account = obj.out(output), obj.client().me()
+    if out.mode != "table":
+        out.json(account)
+        return
+    expires = account.get("token_expires_at") or "never"
+    click.echo(f"{account['name']} ({account['role']}); token expires: {expires}")
+    quota_table(out, account["quota"])
+
+
+def limit_value(text: str) -> int | None:
+    if text.lower() in ("none", "unlimited", "null"):
+        return None
+    if not text.isdigit():
+        raise click.BadParameter(f"{text!r}: expected a whole number >= 0, or none")
+    return int(text)
+
+
+@cli.command()
+@click.argument("name")
+@click.option("--instances", metavar="N|none", help="live instances (none: unlimited)")
+@click.option("--nodes", metavar="N|none", help="nodes of those instances")
+@click.option("--cpu", metavar="N|none", help="cores of those nodes")
+@click.option("--mem", metavar="MB|none", help="memory of those nodes (MB)")
+@click.option("--disks", metavar="N|none", help="disks of those nodes")
+@output_option
+@pass_context
+def quota(obj: Context, name: str, output: str | None, **limits: str | None) -> None:
+    """Show a user's quota, or set some of its limits (admins); the others stay."""
+    changes = {k: limit_value(v) for k, v in limits.items() if v is not None}
+    client = obj.client()
+    report = client.set_quota(name, changes) if changes else client.user(name)["quota"]
+    out = obj.out(output)
+    if out.mode != "table":
+        out.json(report)
+        return
+    quota_table(out, report)
+
+
+@cli.group()
+def token() -> None:
+    """Your bearer token (admins: anyone's)."""
+
+
+@token.command("rotate")
+@click.option("--user", "name", metavar="NAME", help="an admin rotates this user's token")
+@click.option("--expires-in", type=click.IntRange(min=1), metavar="SECONDS", help="expiry")
+@output_option
+@pass_context
+def token_rotate(obj: Context, name: str | None, expires_in: int | None, output: str | None):
+    """Replace a token: the new one is printed this once, the old one is refused from now.
+
+    Your own new token replaces the old one in the file ``paas login`` saved it to."""
+    client = obj.client()
+    answer = client.rotate_token(name, expires_in)
+    saved = None
+    if name is None and obj.found.token_from == str(settings.config_path()):
+        saved = settings.save_file(obj.found.url, answer["token"])
+    out = obj.out(output)
+    if out.mode != "table":
+        out.json(answer)
+        return
+    expires = answer.get("expires_at") or "never"
+    click.echo(f"new token of {answer['name']} (expires: {expires}), shown this once:")
+    click.echo(answer["token"])
+    if saved is not None:
+        click.echo(f"saved to {saved}", err=True)
 
 
 # -- entry point -------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """SQLAlchemy models, one module per aggregate."""
 
+from bigdata_paas.models.audit import AuditEvent, Setting
 from bigdata_paas.models.base import Base, iso, utcnow
 from bigdata_paas.models.claim import Claim
 from bigdata_paas.models.instance import Event, Instance, LogLine, Node, new_instance_id
@@ -11,6 +12,7 @@ __all__ = [
     "HOST_STATES",
     "ROLES",
     "Address",
+    "AuditEvent",
     "Base",
     "Claim",
     "Event",
@@ -21,6 +23,7 @@ __all__ = [
     "Network",
     "Node",
     "Service",
+    "Setting",
     "User",
     "iso",
     "new_instance_id",

@@ -66,6 +66,12 @@ class Instance(Base):
     # The resize an ``updating`` instance is doing (operations/resize.py): new options and
     # spec, the nodes that join or leave, how far it went; None otherwise.
     resize: Mapped[dict | None]
+    # What the instance counts against its owner's quota while it is live (operations/quotas):
+    # its nodes, and their cores, memory (MB) and disks, from the spec rendered at launch.
+    held_nodes: Mapped[int] = mapped_column(default=0, server_default="0")
+    held_cpu: Mapped[int] = mapped_column(default=0, server_default="0")
+    held_mem: Mapped[int] = mapped_column(default=0, server_default="0")
+    held_disks: Mapped[int] = mapped_column(default=0, server_default="0")
 
     user = relationship("User")
     nodes: Mapped[list[Node]] = relationship(

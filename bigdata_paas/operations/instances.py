@@ -18,6 +18,7 @@ from bigdata_paas.errors import (
     IdempotencyConflict,
     NotFound,
     PaasError,
+    QuotaExceeded,
     Unavailable,
     ValidationError,
 )
@@ -27,6 +28,7 @@ from bigdata_paas.messaging.publish import (
     publish_launch,
 )
 from bigdata_paas.models import Event, Instance, LogLine, Service, User, new_instance_id
+from bigdata_paas.operations import quotas
 from bigdata_paas.operations.allocations import compute, node_demands
 from bigdata_paas.operations.lifecycle.transitions import advance
 from bigdata_paas.operations.services import check_node_options, get_service, render_instance
@@ -139,7 +141,19 @@ def _launch(
     service = get_service(session, name, version)
     _ready(service)
     instance_id = new_instance_id()
-    dry_render(rt, service, values, user, instance_id)
+    _, spec = dry_render(rt, service, values, user, instance_id)
+    usage = quotas.usage_of_spec(spec)
+    # From here until the commit the user's row is locked: their launches are decided one at
+    # a time, so that two cannot both take the last of a quota.
+    found = quotas.excesses(session, rt.config, user.id, usage)
+    if idempotency_key:
+        # A launch with this key may have committed while this one rendered or waited for
+        # the lock: it is answered again, not counted a second time.
+        existing = _keyed(session, user, idempotency_key)
+        if existing is not None:
+            return _replay(existing, idempotency_key, digest)
+    if found:
+        raise QuotaExceeded(found)
     instance = Instance(
         id=instance_id,
         user_id=user.id,
@@ -151,6 +165,7 @@ def _launch(
         idempotency_key=idempotency_key,
         launch_digest=digest,
     )
+    quotas.hold(instance, usage)
     session.add(instance)
     try:
         session.flush()
@@ -218,6 +233,8 @@ def _plan(
         "cpu": sum(d.cpu for d in demands),
         "mem": sum(d.mem for d in demands),
     }
+    exceeded = quotas.excesses(session, rt.config, user.id, quotas.usage_of_spec(spec), lock=False)
+    body["quota"] = {"allowed": not exceeded, "exceeded": exceeded}
     try:
         result = compute(session, spec, strategy)
     except NoFit as exc:
@@ -243,6 +260,12 @@ def _plan(
             for p in result.nodes.values()
         ],
     }
+
+
+def _held(instance: Instance) -> quotas.Usage:
+    return quotas.Usage(
+        1, instance.held_nodes, instance.held_cpu, instance.held_mem, instance.held_disks
+    )
 
 
 def visible_instances(user: Caller):
@@ -415,6 +438,8 @@ def retry_instance(rt: Runtime, user: Caller, instance_id: str) -> dict:
             )
         status, first = states.RETRY_FROM[instance.failed_step]
         step, reason = instance.failed_step, instance.error
+        # a failed instance holds nothing: running it again takes its share of the quota back
+        quotas.enforce(session, rt.config, instance.user_id, _held(instance))
         if not advance(
             session,
             instance.id,

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session, selectinload
 from bigdata_paas.errors import Conflict, NotFound, ValidationError
 from bigdata_paas.messaging.publish import after_commit
 from bigdata_paas.models import Address, Host, HostDisk, Network, Node, utcnow
+from bigdata_paas.operations import audit
 from bigdata_paas.operations.wakeups import wake_queue
 from bigdata_paas.runtime import Runtime
 
@@ -28,7 +29,7 @@ def lock_placement(session: Session) -> None:
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PLACEMENT_LOCK})
 
 
-def add_host(rt: Runtime, host: dict) -> dict:
+def add_host(rt: Runtime, host: dict, *, actor: str = "admin") -> dict:
     """Add a host (a document checked by the caller: the API's and the CLI's ``HostIn``);
     queued instances are tried again."""
     with rt.db.session() as session:
@@ -52,6 +53,7 @@ def add_host(rt: Runtime, host: dict) -> dict:
             disks=[HostDisk(name=d["name"], type=d["type"], size=d["size"]) for d in host["disks"]],
         )
         session.add(row)
+        audit.record(session, actor, "host.added", f"host:{row.name}", cpu=row.cpu, mem=row.mem)
         wake_queue(session)
         # An agent that already runs on the new host reported to no host until now: ask it
         # to report at once, so the host is managed before the first node is placed there.
@@ -87,7 +89,7 @@ def host_nodes(session: Session, host: Host) -> list[dict]:
     return [{"instance": n.instance_id, "node": n.name, "cpu": n.cpu, "mem": n.mem} for n in nodes]
 
 
-def update_host(rt: Runtime, name: str, changes: dict) -> dict:
+def update_host(rt: Runtime, name: str, changes: dict, *, actor: str = "admin") -> dict:
     """Change a host's ``state`` or ``labels`` (checked by the caller: ``HostPatch``); wake
     the queue when capacity may have appeared."""
     with rt.db.session() as session:
@@ -101,13 +103,14 @@ def update_host(rt: Runtime, name: str, changes: dict) -> dict:
             host.state_reason = None if host.state == "up" else f"set to {host.state} by an admin"
             host.state_since = utcnow()
         host.labels = changes.get("labels", host.labels)
+        audit.record(session, actor, "host.changed", f"host:{name}", changes=changes)
         if opened:
             wake_queue(session)
         session.commit()
         return host.to_dict()
 
 
-def delete_host(rt: Runtime, name: str) -> None:
+def delete_host(rt: Runtime, name: str, *, actor: str = "admin") -> None:
     """Remove a host; refused while any node holds resources on it."""
     with rt.db.session() as session:
         host = get_host(session, name)
@@ -118,11 +121,12 @@ def delete_host(rt: Runtime, name: str) -> None:
                 f"host {host.name} holds {held} node(s); drain it and destroy them first"
             )
         session.delete(host)
+        audit.record(session, actor, "host.deleted", f"host:{name}")
         wake_queue(session)  # instances that waited for it learn why they wait now
         session.commit()
 
 
-def add_network(rt: Runtime, network: dict) -> dict:
+def add_network(rt: Runtime, network: dict, *, actor: str = "admin") -> dict:
     """Add an address pool (checked by the caller: ``NetworkIn``); queued instances that
     wait for addresses are tried again."""
     with rt.db.session() as session:
@@ -136,6 +140,7 @@ def add_network(rt: Runtime, network: dict) -> dict:
             reserved=network["reserved"],
         )
         session.add(row)
+        audit.record(session, actor, "network.added", f"network:{row.name}", cidr=row.cidr)
         wake_queue(session)
         session.commit()
         return network_usage(session, row)
@@ -210,7 +215,7 @@ def expand_reserved(network: Network) -> set[str]:
     return out
 
 
-def delete_network(rt: Runtime, name: str) -> None:
+def delete_network(rt: Runtime, name: str, *, actor: str = "admin") -> None:
     """Remove a pool that no node uses and no host is attached to."""
     with rt.db.session() as session:
         network = get_network(session, name)
@@ -225,4 +230,5 @@ def delete_network(rt: Runtime, name: str) -> None:
                 f"{len(attached)} host(s)"
             )
         session.delete(network)
+        audit.record(session, actor, "network.deleted", f"network:{name}")
         session.commit()

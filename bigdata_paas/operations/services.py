@@ -19,6 +19,7 @@ from bigdata_paas.errors import (
 )
 from bigdata_paas.models import Instance, Service
 from bigdata_paas.nodes import spec_problems
+from bigdata_paas.operations import audit
 from bigdata_paas.rendering import (
     TRIAL_INSTANCE_ID,
     check_options_document,
@@ -38,7 +39,9 @@ YAML_TYPES = {"application/yaml", "application/x-yaml", "text/yaml", "text/x-yam
 OPTIONS_UPLOAD_TYPES = ("application/x-www-form-urlencoded",)
 
 
-def register_service(rt: Runtime, name: str, version: str, description: str = "") -> dict:
+def register_service(
+    rt: Runtime, name: str, version: str, description: str = "", *, actor: str = "admin"
+) -> dict:
     """Add ``name``/``version`` to the catalog; 409 if it exists.
 
     The values are checked by the caller (the API's ``ServiceIn``).
@@ -48,6 +51,7 @@ def register_service(rt: Runtime, name: str, version: str, description: str = ""
             raise Conflict(f"service {name}/{version} already exists")
         service = Service(name=name, version=version, description=description)
         session.add(service)
+        audit.record(session, actor, "service.registered", f"service:{name}/{version}")
         session.commit()
         return service.to_dict()
 
@@ -209,6 +213,14 @@ def set_template(
         if service.options is not None:
             check_template(rt, service, text, fmt, service.options, user)
         service.template, service.template_format = text, fmt
+        audit.record(
+            session,
+            user,
+            "service.template_changed",
+            f"service:{name}/{version}",
+            sha256=audit.digest(text),
+            format=fmt,
+        )
         session.commit()
         return service.to_dict()
 
@@ -233,12 +245,25 @@ def set_options(rt: Runtime, name: str, version: str, doc: Any, user: str) -> di
                     line=exc.line,
                 ) from None
         service.options = normalized
+        audit.record(
+            session,
+            user,
+            "service.options_changed",
+            f"service:{name}/{version}",
+            sha256=audit.digest(normalized),
+        )
         session.commit()
         return {**service.to_dict(), "warnings": warnings}
 
 
 def set_orquestrator(
-    rt: Runtime, name: str, version: str, raw: bytes, timeout: int | None = None
+    rt: Runtime,
+    name: str,
+    version: str,
+    raw: bytes,
+    timeout: int | None = None,
+    *,
+    actor: str = "admin",
 ) -> dict:
     """Store the orquestrator (a Python script must at least parse) and its own time limit.
 
@@ -248,6 +273,15 @@ def set_orquestrator(
     with rt.db.session() as session:
         service = get_service(session, name, version)
         service.orquestrator, service.orquestrator_timeout = check_script(raw), timeout
+        # code that will run on the platform: always traceable to who uploaded which bytes
+        audit.record(
+            session,
+            actor,
+            "service.orquestrator_changed",
+            f"service:{name}/{version}",
+            sha256=audit.digest(service.orquestrator),
+            timeout=timeout,
+        )
         session.commit()
         return service.to_dict()
 
@@ -270,7 +304,7 @@ def check_script(raw: bytes) -> str:
     return text
 
 
-def delete_service(rt: Runtime, name: str, version: str) -> None:
+def delete_service(rt: Runtime, name: str, version: str, *, actor: str = "admin") -> None:
     """Remove a service; refused while a live instance uses it."""
     with rt.db.session() as session:
         service = get_service(session, name, version)
@@ -284,4 +318,5 @@ def delete_service(rt: Runtime, name: str, version: str) -> None:
                 f"service {name}/{version} is used by {live} live instance(s); destroy them first"
             )
         session.delete(service)
+        audit.record(session, actor, "service.deleted", f"service:{name}/{version}")
         session.commit()

@@ -5,11 +5,14 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from bigdata_paas.errors import Conflict, NotFound
-from bigdata_paas.models import User
+from bigdata_paas.errors import Conflict, NotFound, Unauthorized
+from bigdata_paas.models import User, iso, utcnow
+from bigdata_paas.operations import audit, quotas
 from bigdata_paas.runtime import Runtime
 
 
@@ -35,16 +38,46 @@ def new_token() -> str:
     return secrets.token_urlsafe(32)
 
 
+def _aware(moment: datetime | None) -> datetime | None:
+    """SQLite gives timestamps back without their zone; they are always UTC."""
+    return moment.replace(tzinfo=UTC) if moment and moment.tzinfo is None else moment
+
+
+def refusal(user: User) -> str | None:
+    """Why ``user``'s current token is refused now (a disabled user, an expired token), or
+    None when it works."""
+    if user.disabled:
+        return f"user {user.name} is disabled; ask an admin"
+    expires = _aware(user.token_expires_at)
+    if expires is not None and expires <= utcnow():
+        return f"this token expired at {iso(expires)}; ask for a new one"
+    return None
+
+
 def authenticate(rt: Runtime, token: str) -> Caller | None:
-    """The user holding ``token``, or None."""
+    """The user holding ``token``, or None; raise Unauthorized naming why for the token of a
+    disabled user or an expired one."""
     if not token or len(token) > 256:
         return None
     with rt.db.session() as session:
         user = session.scalar(select(User).where(User.token_hash == hash_token(token)))
-        return Caller(user.id, user.name, user.role) if user is not None else None
+        if user is None:
+            return None
+        reason = refusal(user)
+        if reason:
+            raise Unauthorized(reason)
+        return Caller(user.id, user.name, user.role)
 
 
-def create_user(rt: Runtime, name: str, role: str = "user") -> dict:
+def caller_by_digest(rt: Runtime, digest: str) -> Caller | None:
+    """The user whose current token has ``digest``, while that token works (a session that
+    keeps the digest, not the token, ends when the user is disabled or the token expires)."""
+    with rt.db.session() as session:
+        user = session.scalar(select(User).where(User.token_hash == digest))
+        return Caller(user.id, user.name, user.role) if user and not refusal(user) else None
+
+
+def create_user(rt: Runtime, name: str, role: str = "user", *, actor: str = "admin") -> dict:
     """Create a user; the answer holds its token, which is shown this once.
 
     ``name`` and ``role`` are checked by the caller (the API's and the CLI's ``UserIn``).
@@ -55,8 +88,70 @@ def create_user(rt: Runtime, name: str, role: str = "user") -> dict:
         token = new_token()
         user = User(name=name, role=role, token_hash=hash_token(token))
         session.add(user)
+        audit.record(session, actor, "user.created", f"user:{name}", role=role)
         session.commit()
         return {**user.to_dict(), "token": token}
+
+
+def _user(session: Session, name: str, *, lock: bool = False) -> User:
+    query = select(User).where(User.name == name)
+    user = session.scalar(query.with_for_update() if lock else query)
+    if user is None:
+        raise NotFound(f"user {name} not found")
+    return user
+
+
+def describe_user(rt: Runtime, name: str) -> dict:
+    """The user, with per resource the quota ``limit`` and what their live instances use."""
+    with rt.db.session() as session:
+        user = _user(session, name)
+        return {**user.to_dict(), "quota": quotas.report(session, rt.config, user)}
+
+
+def rotate_token(rt: Runtime, actor: str, name: str, expires_in: int | None = None) -> dict:
+    """Give ``name`` a new token, shown this once; the old one is refused from now on.
+    With ``expires_in`` (seconds) the new token is refused after that too."""
+    with rt.db.session() as session:
+        user = _user(session, name, lock=True)
+        token = new_token()
+        user.token_hash = hash_token(token)
+        user.token_expires_at = utcnow() + timedelta(seconds=expires_in) if expires_in else None
+        audit.record(
+            session,
+            actor,
+            "token.rotated",
+            f"user:{name}",
+            expires_at=iso(user.token_expires_at),
+        )
+        session.commit()
+        return {"name": name, "token": token, "expires_at": iso(user.token_expires_at)}
+
+
+def revoke_token(rt: Runtime, actor: str, name: str) -> None:
+    """Refuse ``name``'s token from now on; they have none until an admin rotates it."""
+    with rt.db.session() as session:
+        user = _user(session, name, lock=True)
+        if name == actor:
+            raise Conflict("you cannot revoke your own token; rotate it (POST /users/me/token)")
+        user.token_hash = hash_token(new_token())  # a token nobody was ever shown
+        user.token_expires_at = None
+        audit.record(session, actor, "token.revoked", f"user:{name}")
+        session.commit()
+
+
+def set_disabled(rt: Runtime, actor: str, name: str, disabled: bool) -> dict:
+    """Disable (or enable again) ``name``: a disabled user's token is refused, and what they
+    launched keeps running. An admin cannot disable themselves (nobody could undo it)."""
+    with rt.db.session() as session:
+        user = _user(session, name, lock=True)
+        if disabled and name == actor:
+            raise Conflict("you cannot disable yourself; another admin can")
+        if user.disabled != disabled:
+            user.disabled = disabled
+            action = "user.disabled" if disabled else "user.enabled"
+            audit.record(session, actor, action, f"user:{name}")
+        session.commit()
+        return user.to_dict()
 
 
 def list_users(rt: Runtime) -> list[dict]:
@@ -76,8 +171,9 @@ def the_admin(rt: Runtime) -> Caller:
 def ensure_admin(rt: Runtime, token: str = "") -> str | None:
     """Make sure the user ``admin`` exists; return a newly generated token, else None.
 
-    With ``token`` given, ``admin`` holds exactly that token. Without it, a token
-    is generated only the first time, so it is printed once and never again.
+    With ``token`` given, ``admin`` holds exactly that token, enabled and without expiry: the
+    operator's way back in after a rotation or a lock-out. Without it, a token is generated
+    only the first time, so it is printed once and never again.
     """
     with rt.db.session() as session:
         admin = session.scalar(select(User).where(User.name == "admin"))
@@ -87,6 +183,7 @@ def ensure_admin(rt: Runtime, token: str = "") -> str | None:
                 session.add(User(name="admin", role="admin", token_hash=digest))
             else:
                 admin.token_hash, admin.role = digest, "admin"
+                admin.disabled, admin.token_expires_at = False, None
             session.commit()
             return None
         if admin is not None:

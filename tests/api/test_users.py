@@ -110,7 +110,7 @@ def test_listing_never_shows_tokens_or_hashes(client, admin):
     users = response.get_json()["users"]
     assert sorted(u["name"] for u in users) == ["admin", "alice", "ops"]
     assert {u["name"]: u["role"] for u in users}["ops"] == "admin"
-    assert all(set(u) == {"name", "role"} for u in users)
+    assert all(set(u) == {"name", "role", "disabled", "token_expires_at"} for u in users)
     text = response.get_data(as_text=True)
     for token in [*tokens, ADMIN_TOKEN]:
         assert token not in text

@@ -27,6 +27,7 @@ import config
 from bigdata_paas import create_app
 from bigdata_paas.models import Host, Instance, LogLine, Network
 from bigdata_paas.operations.lifecycle import STEP_RUNNERS
+from bigdata_paas.operations.users import create_user
 from bigdata_paas.states import LAUNCH_STEPS
 from tests.api.support import (
     API,
@@ -74,6 +75,9 @@ EXPECTED: dict[tuple[str, str], dict[str, dict[str, int]]] = {
     ("POST", "/services/<name>/<version>"): {"-": row(401, ACCEPTED, ACCEPTED, ACCEPTED)},
     ("POST", "/services/<name>/<version>/plan"): {"-": row(401, OK, OK, OK)},
     ("GET", "/instances"): {"-": row(401, OK, OK, OK)},
+    # any user: their own account and token
+    ("GET", "/users/me"): {"-": row(401, OK, OK, OK)},
+    ("POST", "/users/me/token"): {"-": row(401, CREATED, CREATED, CREATED)},
     # the owner and the admin; anyone else gets 404 (not 403)
     ("GET", "/instances/<instance_id>"): {
         "a": row(401, OK, 404, OK),
@@ -128,6 +132,14 @@ EXPECTED: dict[tuple[str, str], dict[str, dict[str, int]]] = {
     ("GET", "/users"): {"-": row(401, 403, 403, OK)},
     ("GET", "/metrics"): {"-": row(401, 403, 403, OK)},
     ("POST", "/users"): {"-": row(401, 403, 403, CREATED)},
+    ("GET", "/users/<name>"): {"-": row(401, 403, 403, OK)},
+    ("PATCH", "/users/<name>"): {"-": row(401, 403, 403, OK)},
+    ("POST", "/users/<name>/token"): {"-": row(401, 403, 403, CREATED)},
+    ("DELETE", "/users/<name>/token"): {"-": row(401, 403, 403, GONE)},
+    ("PUT", "/users/<name>/quota"): {"-": row(401, 403, 403, OK)},
+    ("GET", "/quotas/default"): {"-": row(401, 403, 403, OK)},
+    ("PUT", "/quotas/default"): {"-": row(401, 403, 403, OK)},
+    ("GET", "/audit"): {"-": row(401, 403, 403, OK)},
 }
 
 
@@ -273,7 +285,28 @@ def row_id(world: World, model, name: str) -> int:
         return session.scalar(select(model.id).where(model.name == name))
 
 
-def build_call(world: World, method: str, rule: str, target: str) -> Call:
+def account_call(world: World, method: str, rule: str, caller: str) -> Call:
+    """A call on users, tokens, quotas or the audit trail; a write on a fresh user."""
+    if method == "GET":
+        return Call(rule.replace("<name>", world.names["user_a"]), {})
+    if rule == "/users":
+        name = world.unique("u")
+        return Call(rule, {"json": {"name": name, "role": "user"}}, {"users": ("name", name)})
+    if rule == "/users/me/token":
+        return Call(rule, {"json": {}}, {"users": ("name", world.names.get(caller))})
+    if rule == "/quotas/default":  # null: unlimited, as it was; no other case is limited
+        return Call(rule, {"json": {"instances": None}}, {"settings": ("key", "default_quota")})
+    name = world.unique("u")
+    create_user(world.app.extensions["paas"], name)
+    body = {"PATCH": {"disabled": True}, "PUT": {"cpu": 4}, "POST": {}}.get(method)
+    return Call(
+        rule.replace("<name>", name),
+        {"json": body} if body is not None else {},
+        {"users": ("name", name)},
+    )
+
+
+def build_call(world: World, method: str, rule: str, target: str, caller: str = "admin") -> Call:
     """The request of a case, on an existing resource (a fresh one when it may change)."""
     admin = world.headers["admin"]
     client = world.client
@@ -318,10 +351,8 @@ def build_call(world: World, method: str, rule: str, target: str) -> Call:
         assert client.post(f"{API}/networks", json=network, headers=admin).status_code == 201
         touched["addresses"] = ("network_id", row_id(world, Network, name))
         return Call(rule.replace("<name>", name), {}, touched)
-    if rule.startswith("/users"):
-        name = world.unique("u")
-        body = {"json": {"name": name, "role": "user"}} if method == "POST" else {}
-        return Call(rule, body, {"users": ("name", name)} if method == "POST" else {})
+    if rule.startswith(("/users", "/quotas", "/audit")):
+        return account_call(world, method, rule, caller)
     if rule.startswith("/services"):
         if rule == "/services" and method == "POST":
             name = world.unique("s")
@@ -370,7 +401,7 @@ def check_confined(before, after, call: Call, what: str) -> None:
 )
 def test_authorization_matrix(world, method, rule, target, caller):
     expected = EXPECTED[(method, rule)][target][caller]
-    call = build_call(world, method, rule, target)
+    call = build_call(world, method, rule, target, caller)
     headers = world.headers[caller]
     before = db_state(world.app)
     response = world.client.open(API + call.path, method=method, headers=headers, **call.kwargs)
@@ -392,8 +423,15 @@ def test_authorization_matrix(world, method, rule, target, caller):
         assert_unchanged(before, after, what)
     else:
         assert call.target, what
+        if "<instance_id>" not in rule:
+            # every other write is an admin action (or a token's rotation): one audit line
+            call.target["audit_events"] = ("actor", world.names[caller])
+            audited = [t for t, _ in changed_rows(before, after) if t == "audit_events"]
+            assert len(audited) == 1, f"{what}: {len(audited)} audit lines"
         check_confined(before, after, call, what)
         assert changed_rows(before, after), f"{what}: answered {response.status_code}, did nothing"
+    if rule == "/users/me/token" and response.status_code == CREATED:
+        world.headers[caller] = bearer(response.get_json()["token"])  # the old one is refused
 
     text = response.get_data(as_text=True)
     if caller not in ("user_a", "admin"):

@@ -27,8 +27,10 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
+from sqlalchemy import delete, update
 
-from bigdata_paas.operations.users import create_user
+from bigdata_paas.models import Setting, User
+from bigdata_paas.operations.users import create_user, hash_token
 from tests.api.support import LEAKS
 from tests.conftest import (
     ADMIN_TOKEN,
@@ -93,6 +95,7 @@ def fuzz_app(tmp_path_factory):
         assert response.status_code == 202, response.get_json()
         instances[identity] = response.get_json()["id"]
     app.config["FUZZ_HEADERS"] = headers
+    app.config["FUZZ_TOKENS"] = {"admin": ADMIN_TOKEN, "fuzzer": token}
     app.config["FUZZ_INSTANCES"] = instances
     yield app
     app.extensions["paas"].db.dispose()
@@ -140,13 +143,35 @@ def aim_at_known_resources(case, instance_id: str) -> None:
         known["name"] = ("node01", "node02", "node03", "node04")[turn // KNOWN_EVERY % 4]
     elif path.startswith("/networks"):
         known["name"] = "demo"
+    elif path.startswith("/users"):
+        known["name"] = "fuzzer"
     case.path_parameters.update({k: v for k, v in known.items() if k in case.path_parameters})
 
 
-def send_and_check(case, identity: str, headers: dict[str, str], instance_id: str) -> None:
+def restore_accounts(app) -> None:
+    """Undo what a generated request may have done to the two identities' accounts (a
+    rotated, revoked or expiring token, a disabled user, a quota of 0), so that the requests
+    after it are still made as someone."""
+    with app.extensions["paas"].db.session() as session:
+        for name, token in app.config["FUZZ_TOKENS"].items():
+            session.execute(
+                update(User)
+                .where(User.name == name)
+                .values(
+                    token_hash=hash_token(token), disabled=False, token_expires_at=None, quota=None
+                )
+            )
+        session.execute(delete(Setting).where(Setting.key == "default_quota"))
+        session.commit()
+
+
+def send_and_check(case, identity: str, headers: dict[str, str], instance_id: str, app) -> None:
     """One generated request: send it as ``identity``, count it, check the answer."""
     aim_at_known_resources(case, instance_id)
     response = case.call(headers=headers)
+    path = case.operation.path.removeprefix(API)
+    if case.method.upper() != "GET" and path.startswith(("/users/", "/quotas")):
+        restore_accounts(app)
     with _lock:
         SENT[identity] += 1
         STATUSES[identity][response.status_code] += 1
@@ -179,6 +204,7 @@ def test_generated_requests_conform_to_the_document(api_schema, fuzz_app, identi
                 identity=identity,
                 headers=headers,
                 instance_id=fuzz_app.config["FUZZ_INSTANCES"][identity],
+                app=fuzz_app,
             )
     assert operations >= 30
     assert not FAILURES, "\n\n".join(FAILURES[:10])

@@ -4,7 +4,7 @@ The resize step and the sweep read it: the new options and spec, the nodes that 
 and how far it went (so a worker lost mid-resize is rolled back or finished, never left).
 
 Revision ID: 0007
-Revises: 0005
+Revises: 0006
 Create Date: 2026-12-04 21:00:00
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 
 revision = "0007"
-down_revision = "0005"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 

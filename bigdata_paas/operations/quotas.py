@@ -1,0 +1,181 @@
+"""Quotas: how much of the platform one user may hold at once.
+
+A user's limits are, per resource, the one an admin set for that user, else the default an
+admin set for everyone (the ``default_quota`` setting), else the PAAS_DEFAULT_QUOTA_* variable;
+None at any level is unlimited. What a user holds is the sum over their live instances (every
+status that is not failed or destroyed: a queued instance counts as much as a running one) of
+what each recorded at launch (``Instance.held_*``).
+
+A check locks the user's row first (``SELECT ... FOR UPDATE``; SQLite's write transactions
+are already one at a time), so that two launches of one user are decided one after the other
+and cannot both fit into the last free slot. The lock is held until the caller commits the
+instance (or the resize) it checked.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from bigdata_paas import states
+from bigdata_paas.errors import NotFound, QuotaExceeded, ValidationError
+from bigdata_paas.models import Instance, Setting, User
+from bigdata_paas.operations import audit
+from bigdata_paas.runtime import Runtime
+from bigdata_paas.settings import Config
+
+RESOURCES = ("instances", "nodes", "cpu", "mem", "disks")
+#: the ``settings`` key of the default limits an admin sets for everyone
+DEFAULT_KEY = "default_quota"
+
+
+@dataclasses.dataclass(frozen=True)
+class Usage:
+    """An amount of every resource a quota limits: what a user holds, or what a request adds
+    (a launch adds one instance and its nodes; a resize adds nodes, or removes them with
+    negative numbers)."""
+
+    instances: int = 0
+    nodes: int = 0
+    cpu: int = 0
+    mem: int = 0
+    disks: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return dataclasses.asdict(self)
+
+
+def usage_of_spec(spec: dict, *, instances: int = 1) -> Usage:
+    """What the nodes of a rendered, validated spec ask for (one instance by default)."""
+    nodes = list((spec.get("nodes") or {}).values())
+    return Usage(
+        instances=instances,
+        nodes=len(nodes),
+        cpu=sum(int(n.get("cpu") or 0) for n in nodes),
+        mem=sum(int(n.get("mem") or 0) for n in nodes),
+        disks=sum(len(n.get("disks") or {}) for n in nodes),
+    )
+
+
+def hold(instance: Instance, usage: Usage) -> None:
+    """Record on ``instance`` what it counts against its owner's quota (a launch's spec, or
+    the spec a resize moves it to)."""
+    instance.held_nodes = usage.nodes
+    instance.held_cpu = usage.cpu
+    instance.held_mem = usage.mem
+    instance.held_disks = usage.disks
+
+
+def held_by(session: Session, user_id: int) -> Usage:
+    """What ``user_id``'s live instances hold."""
+    row = session.execute(
+        select(
+            func.count(Instance.id),
+            func.coalesce(func.sum(Instance.held_nodes), 0),
+            func.coalesce(func.sum(Instance.held_cpu), 0),
+            func.coalesce(func.sum(Instance.held_mem), 0),
+            func.coalesce(func.sum(Instance.held_disks), 0),
+        ).where(Instance.user_id == user_id, Instance.status.in_(states.LIVE))
+    ).one()
+    return Usage(*(int(v) for v in row))
+
+
+def config_defaults(config: Config) -> dict[str, int | None]:
+    return {r: getattr(config, f"DEFAULT_QUOTA_{r.upper()}") for r in RESOURCES}
+
+
+def default_limits(session: Session, config: Config) -> dict[str, int | None]:
+    """The limits of a user for whom no admin set any: the admin's default, else config."""
+    stored = session.get(Setting, DEFAULT_KEY)
+    return {**config_defaults(config), **(stored.value if stored is not None else {})}
+
+
+def limits_of(session: Session, config: Config, user: User) -> dict[str, int | None]:
+    return {**default_limits(session, config), **(user.quota or {})}
+
+
+def excesses(
+    session: Session, config: Config, user_id: int, added: Usage, *, lock: bool = True
+) -> list[dict[str, Any]]:
+    """Every resource that ``added`` would take ``user_id`` over, as ``{"resource",
+    "requested", "used", "limit"}`` (empty: it fits). With ``lock``, the user's row stays
+    locked until the caller's transaction ends: commit what was checked in it."""
+    query = select(User).where(User.id == user_id)
+    user = session.scalar(query.with_for_update() if lock else query)
+    if user is None:
+        raise NotFound(f"user {user_id} not found")
+    limits = limits_of(session, config, user)
+    used = held_by(session, user_id).as_dict()
+    found = []
+    for resource, requested in added.as_dict().items():
+        limit = limits[resource]
+        if limit is not None and requested > 0 and used[resource] + requested > limit:
+            found.append(
+                {
+                    "resource": resource,
+                    "requested": requested,
+                    "used": used[resource],
+                    "limit": limit,
+                }
+            )
+    return found
+
+
+def enforce(session: Session, config: Config, user_id: int, added: Usage) -> None:
+    """Raise QuotaExceeded (403, every dimension over) unless ``added`` fits; lock as
+    ``excesses`` does."""
+    found = excesses(session, config, user_id, added)
+    if found:
+        raise QuotaExceeded(found)
+
+
+def report(session: Session, config: Config, user: User) -> dict[str, dict[str, int | None]]:
+    """Per resource, the user's ``limit`` (None: unlimited) and what they ``used``."""
+    limits = limits_of(session, config, user)
+    used = held_by(session, user.id).as_dict()
+    return {r: {"limit": limits[r], "used": used[r]} for r in RESOURCES}
+
+
+def _merge(current: dict | None, changes: dict) -> dict:
+    """``changes`` over ``current``: a key given replaces (null: unlimited), one left out stays."""
+    unknown = sorted(set(changes) - set(RESOURCES))
+    if unknown:  # the API's schema refuses these first; this guards other callers
+        raise ValidationError([{"field": k, "message": "unknown field"} for k in unknown])
+    return {**(current or {}), **changes}
+
+
+def set_user_quota(rt: Runtime, actor: str, name: str, changes: dict) -> dict:
+    """Set some of ``name``'s limits (``changes`` checked by the caller: ``QuotaIn``); the
+    answer is the user's limits and usage."""
+    with rt.db.session() as session:
+        user = session.scalar(select(User).where(User.name == name).with_for_update())
+        if user is None:
+            raise NotFound(f"user {name} not found")
+        user.quota = _merge(user.quota, changes)
+        audit.record(session, actor, "quota.changed", f"user:{name}", changes=changes)
+        answer = report(session, rt.config, user)
+        session.commit()
+        return answer
+
+
+def get_default_quota(rt: Runtime) -> dict[str, int | None]:
+    with rt.db.session() as session:
+        return default_limits(session, rt.config)
+
+
+def set_default_quota(rt: Runtime, actor: str, changes: dict) -> dict[str, int | None]:
+    """Set some of the default limits for everyone (over the PAAS_DEFAULT_QUOTA_* ones)."""
+    with rt.db.session() as session:
+        stored = session.get(Setting, DEFAULT_KEY, with_for_update=True)
+        if stored is None:
+            stored = Setting(key=DEFAULT_KEY, value={})
+            session.add(stored)
+        stored.value = _merge(stored.value, changes)
+        audit.record(session, actor, "quota.default_changed", "quota:default", changes=changes)
+        session.flush()
+        answer = default_limits(session, rt.config)
+        session.commit()
+        return answer
