@@ -581,6 +581,7 @@ class ResizePlanOut(Schema):
     reason = fields.String()
     placement = fields.List(fields.Nested(PlacementOut))
     shortages = fields.List(fields.Nested(ShortageOut))
+    quota = fields.Nested(QuotaCheck, metadata={"description": "the owner's quota checked"})
 
 
 # ----------------------------------------------------------------------------- inventory

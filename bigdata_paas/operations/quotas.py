@@ -69,6 +69,17 @@ def hold(instance: Instance, usage: Usage) -> None:
     instance.held_disks = usage.disks
 
 
+def held_columns(spec: dict) -> dict[str, int]:
+    """The ``held_*`` column values of an instance that runs ``spec`` (for an UPDATE)."""
+    usage = usage_of_spec(spec)
+    return {
+        "held_nodes": usage.nodes,
+        "held_cpu": usage.cpu,
+        "held_mem": usage.mem,
+        "held_disks": usage.disks,
+    }
+
+
 def held_by(session: Session, user_id: int) -> Usage:
     """What ``user_id``'s live instances hold."""
     row = session.execute(

@@ -23,7 +23,7 @@ from bigdata_paas import states
 from bigdata_paas.errors import Conflict, NoCapacity, PaasError, ResizeRefused
 from bigdata_paas.messaging.publish import publish_resize
 from bigdata_paas.models import Instance, Node, Service
-from bigdata_paas.operations import allocations
+from bigdata_paas.operations import allocations, quotas
 from bigdata_paas.operations.instances import dry_render, get_instance
 from bigdata_paas.operations.lifecycle.resizing import undo_placed
 from bigdata_paas.operations.lifecycle.transitions import advance, note
@@ -146,6 +146,10 @@ def _preview(rt: Runtime, session: Session, instance: Instance, diff: SpecDiff) 
         "adds": resize_adds(diff),
         "fits": True,
     }
+    exceeded = quotas.excesses(
+        session, rt.config, instance.user_id, quotas.Usage(**resize_adds(diff)), lock=False
+    )
+    body["quota"] = {"allowed": not exceeded, "exceeded": exceeded}
     if diff.added:
         try:
             body["placement"] = _placement_rows(_place_joining(rt, session, instance, diff))
@@ -177,6 +181,10 @@ def _begin(
         "removed": list(diff.removed),
         "phase": "accepted",
     }
+    # Over quota is refused before anything changes; joining nodes count from now on (they
+    # hold their allocations), leaving nodes until they are gone.
+    quotas.enforce(session, rt.config, instance.user_id, quotas.Usage(**resize_adds(diff)))
+    held = quotas.held_columns(diff.spec) if diff.added else {}
     if not advance(
         session,
         instance.id,
@@ -186,6 +194,7 @@ def _begin(
         source=states.RUNNING,
         resize=plan,
         heartbeat_at=None,
+        **held,
     ):
         raise Conflict(f"instance {instance.id} changed status (another resize?); try again")
     if diff.removed:

@@ -98,6 +98,7 @@ def snapshot(app, instance_id: str) -> dict:
                 instance.merged_options,
                 instance.spec,
                 instance.resize,
+                (instance.held_nodes, instance.held_cpu, instance.held_mem, instance.held_disks),
             ),
             "nodes": sorted(
                 (n.name, n.host_id, n.cpu, n.mem, n.placement)
@@ -208,6 +209,53 @@ def test_no_capacity_is_a_409_at_once_and_changes_nothing(stack, client, admin):
     assert snapshot(app, instance_id) == before
     plan = patch(client, admin, instance_id, {"options": {"n": 6}}, dry_run=True).get_json()
     assert plan["fits"] is False and plan["shortages"]
+
+
+def held(app, instance_id: str) -> tuple[int, int]:
+    with app.extensions["paas"].db.session() as session:
+        instance = session.get(Instance, instance_id)
+        return instance.held_nodes, instance.held_cpu
+
+
+def test_a_resize_over_quota_is_a_403_and_changes_nothing(stack, client, admin, make_user):
+    """Only what a resize adds is weighed against the owner's quota; giving nodes back is
+    never refused, and what the instance holds follows its spec."""
+    app, rt = stack, stack.extensions["paas"]
+    alice = make_user("alice")
+    instance_id = running(app, client, alice, n=2, cpu=2)
+    quota = {"nodes": 3, "cpu": 8}
+    assert client.put(f"{API}/users/alice/quota", json=quota, headers=admin).status_code == 200
+    before = snapshot(app, instance_id)
+    answer = patch(client, alice, instance_id, {"options": {"n": 4}})
+    assert answer.status_code == 403, answer.get_json()
+    error = error_of(answer)
+    assert error["code"] == "quota_exceeded"
+    assert {
+        e["resource"]: (e["requested"], e["used"], e["limit"]) for e in error["details"]["exceeded"]
+    } == {"nodes": (2, 2, 3)}
+    assert snapshot(app, instance_id) == before
+    plan = patch(client, alice, instance_id, {"options": {"n": 4}}, dry_run=True).get_json()
+    assert plan["quota"]["allowed"] is False
+    assert [e["resource"] for e in plan["quota"]["exceeded"]] == ["nodes"]
+    # within the quota: one more node, held from the moment it is placed
+    assert patch(client, alice, instance_id, {"options": {"n": 3}}).status_code == 202
+    assert held(app, instance_id) == (3, 6)
+    assert resizing.resize(rt, instance_id) == states.RUNNING
+    assert held(app, instance_id) == (3, 6)
+    # at the limit, scaling in is still allowed, and gives back
+    assert patch(client, alice, instance_id, {"options": {"n": 1}}).status_code == 202
+    assert resizing.resize(rt, instance_id) == states.RUNNING
+    assert held(app, instance_id) == (1, 2)
+
+
+def test_a_rolled_back_scale_out_gives_back_what_it_held(stack, client, admin):
+    app, rt = stack, stack.extensions["paas"]
+    instance_id = running(app, client, admin, fail="scale-out")
+    assert held(app, instance_id) == (2, 2)
+    assert patch(client, admin, instance_id, {"options": {"n": 4}}).status_code == 202
+    assert held(app, instance_id) == (4, 4)
+    assert resizing.resize(rt, instance_id) == states.RUNNING
+    assert held(app, instance_id) == (2, 2)
 
 
 def test_the_dry_run_says_what_and_where_and_changes_nothing(stack, client, admin):

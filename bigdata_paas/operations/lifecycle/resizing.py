@@ -25,7 +25,7 @@ from sqlalchemy import delete, or_, select, update
 
 from bigdata_paas import states
 from bigdata_paas.models import Instance, Node, utcnow
-from bigdata_paas.operations import allocations
+from bigdata_paas.operations import allocations, quotas
 from bigdata_paas.operations.lifecycle.commands import instance_document, run_orquestrator
 from bigdata_paas.operations.lifecycle.nodes import claim_nodes, start_nodes, stop_nodes
 from bigdata_paas.operations.lifecycle.running import check_health
@@ -202,6 +202,7 @@ def _commit_spec(session, instance_id: str, plan: dict, message: str) -> bool:
         spec=plan["spec"],
         resize=None,
         heartbeat_at=None,
+        **quotas.held_columns(plan["spec"]),
     )
 
 
@@ -251,6 +252,7 @@ def undo_placed(rt: Runtime, instance_id: str, why: str) -> str:
             source=states.UPDATING,
             resize=None,
             heartbeat_at=None,
+            **quotas.held_columns(instance.spec or {}),
         )
         session.commit()
     return states.RUNNING
