@@ -39,7 +39,7 @@ def hosts():
 
 def _set_state(name: str, state: str):
     changes = schemas.HostPatch().load({"state": state})
-    inventory.update_host(runtime(), name, changes)
+    inventory.update_host(runtime(), name, changes, actor=g.user.name)
     return redirect(url_for("console.hosts"), 303)
 
 
@@ -90,7 +90,7 @@ def create_user():
     form = {"name": request.form.get("name", ""), "role": request.form.get("role", "user")}
     try:
         user = schemas.UserIn().load(form)
-        created = users.create_user(runtime(), user["name"], user["role"])
+        created = users.create_user(runtime(), user["name"], user["role"], actor=g.user.name)
     except SchemaError as exc:
         problems = [f"{k}: {'; '.join(map(str, v))}" for k, v in exc.messages.items()]
         return _users_page(problems=problems, form=form, status=400)

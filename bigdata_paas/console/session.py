@@ -31,6 +31,7 @@ from flask.sessions import SecureCookieSessionInterface
 
 from bigdata_paas.console import bp
 from bigdata_paas.credentials import console_secret_key
+from bigdata_paas.errors import Unauthorized
 from bigdata_paas.operations.sessions import open_session, session_caller
 
 #: console endpoints that answer without a signed-in user
@@ -113,7 +114,12 @@ def sign_in():
     error = None
     if request.method == "POST":
         token = request.form.get("token", "").strip()
-        opened = open_session(current_app.extensions["paas"], token) if token else None
+        try:
+            opened = open_session(current_app.extensions["paas"], token) if token else None
+        except Unauthorized as exc:  # a disabled user, an expired token: say which
+            opened, refused = None, exc.message
+        else:
+            refused = None
         if opened is not None:
             _user, digest = opened
             session.clear()  # a fresh session: nothing from before the sign-in carries over
@@ -121,7 +127,7 @@ def sign_in():
             session["token"] = digest
             csrf_token()
             return redirect(safe_next(request.args.get("next")))
-        error = "This token is not valid." if token else "Paste your bearer token."
+        error = refused or ("This token is not valid." if token else "Paste your bearer token.")
     elif g.user is not None:
         return redirect(safe_next(request.args.get("next")))
     status = 401 if error else 200

@@ -3,24 +3,20 @@ with, never the token, and is only as good as that token is now."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
-
-from bigdata_paas.models import User
-from bigdata_paas.operations.users import Caller, authenticate, hash_token
+from bigdata_paas.operations.users import Caller, authenticate, caller_by_digest, hash_token
 from bigdata_paas.runtime import Runtime
 
 
 def open_session(rt: Runtime, token: str) -> tuple[Caller, str] | None:
-    """(the user, the digest a session keeps) for a valid bearer token, else None."""
+    """(the user, the digest a session keeps) for a valid bearer token, else None; raise
+    Unauthorized naming why for a disabled user's token or an expired one."""
     user = authenticate(rt, token)
     return None if user is None else (user, hash_token(token))
 
 
 def session_caller(rt: Runtime, digest: str) -> Caller | None:
-    """The user whose current token has ``digest``: a token replaced since the sign-in (a new
-    ``PAAS_ADMIN_TOKEN``) ends the session."""
+    """The user whose current token has ``digest``, while it works: a token replaced since
+    the sign-in, expired or revoked, or a user disabled, ends the session."""
     if not isinstance(digest, str) or len(digest) != 64:
         return None
-    with rt.db.session() as session:
-        user = session.scalar(select(User).where(User.token_hash == digest))
-        return Caller(user.id, user.name, user.role) if user is not None else None
+    return caller_by_digest(rt, digest)

@@ -140,3 +140,34 @@ def test_pages_send_a_content_security_policy_that_forbids_other_origins(admin_c
     assert "http://" not in page and "https://" not in page
     with admin_console.get("/console/static/console.js") as js:
         assert js.status_code == 200 and "EventSource" in js.get_data(as_text=True)
+
+
+def test_a_disabled_user_is_signed_out_and_told_why_on_the_form(app, make_user):
+    """A session lasts only while its token works: disabling the user ends it, and signing in
+    again says why instead of 'not valid'."""
+    from bigdata_paas.operations.users import set_disabled
+    from tests.console.support import token_of
+
+    token = token_of(make_user("carol"))
+    console = Console(app)
+    assert console.sign_in(token).status_code == 302
+    assert console.get("/console/services").status_code == 200
+    set_disabled(app.extensions["paas"], "admin", "carol", True)
+    assert console.get("/console/services").status_code == 302
+    response = console.sign_in(token)
+    assert response.status_code == 401
+    assert "disabled" in response.get_data(as_text=True)
+    assert console.get("/console/services").status_code == 302
+
+
+def test_console_admin_actions_are_audited_as_the_signed_in_admin(app, make_user):
+    from bigdata_paas.operations import audit
+    from tests.console.support import token_of
+
+    ensure_admin(app.extensions["paas"], ADMIN_TOKEN)
+    token = token_of(make_user("root2", role="admin"))
+    console = Console(app)
+    assert console.sign_in(token).status_code == 302
+    assert console.post("/console/admin/users", {"name": "dave", "role": "user"}).status_code == 201
+    entries = audit.list_events(app.extensions["paas"], action="user.created")["items"]
+    assert [(e["actor"], e["target"]) for e in entries] == [("root2", "user:dave")]
