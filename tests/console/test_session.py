@@ -169,5 +169,5 @@ def test_console_admin_actions_are_audited_as_the_signed_in_admin(app, make_user
     console = Console(app)
     assert console.sign_in(token).status_code == 302
     assert console.post("/console/admin/users", {"name": "dave", "role": "user"}).status_code == 201
-    entries = audit.list_events(app.extensions["paas"], action="user.created")["items"]
-    assert [(e["actor"], e["target"]) for e in entries] == [("root2", "user:dave")]
+    entries = audit.list_events(app.extensions["paas"], target="user:dave")["items"]
+    assert [(e["actor"], e["action"]) for e in entries] == [("root2", "user.created")]
