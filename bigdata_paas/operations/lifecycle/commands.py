@@ -74,7 +74,7 @@ def run_orquestrator(
     ``env`` go to the script besides the instance's own (orquestrator/runner.py).
     """
     with rt.db.session() as session:
-        instance = session.get(Instance, instance_id)
+        instance = session.get_one(Instance, instance_id)
         if instance is None:
             raise NotFound(f"instance {instance_id} not found")
         service = session.get(Service, instance.service_id) if instance.service_id else None
