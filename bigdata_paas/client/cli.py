@@ -19,12 +19,14 @@ import click
 
 from bigdata_paas.client import settings
 from bigdata_paas.client.api import (
+    NO_ERROR,
     ApiError,
     Client,
     ClientError,
     ConnectionFailed,
     Instance,
     InstanceFailed,
+    LogLine,
     WaitTimeout,
     api_url,
 )
@@ -372,7 +374,7 @@ def services_register(obj: Context, folder: Path, timeout: int | None, output: s
         )
         if not found
     ]
-    if missing:
+    if missing or template is None or script is None:  # None only when missing names it
         raise click.BadParameter(f"{folder} has no {', '.join(missing)}", param_hint="FOLDER")
     try:
         options = json.loads((folder / "options.json").read_text(encoding="utf-8"))
@@ -559,7 +561,7 @@ def list_(
                 i["status"],
                 i.get("user"),
                 (i.get("created_at") or "")[:19].replace("T", " "),
-                i.get("waiting_for") or (i.get("error") or {}).get("reason") or "",
+                i.get("waiting_for") or (i.get("error") or NO_ERROR).get("reason") or "",
             )
             for i in items
         ],
@@ -615,7 +617,7 @@ def logs(obj: Context, instance_id: str, follow: bool, output: str | None) -> No
     """An instance's orquestrator output; with -f, follow it until the instance ends."""
     out, client = obj.out(output), obj.client()
 
-    def show(line: dict) -> None:
+    def show(line: LogLine) -> None:
         if out.mode != "table":
             out.line(line)
         else:
