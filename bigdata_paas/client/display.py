@@ -201,7 +201,7 @@ class Progress:
         elif self.out.mode == "table":
             click.echo(f"# {message}", err=True)
 
-    def render(self):
+    def render(self) -> Group:
         instance = self.instance
         elapsed = int(time.monotonic() - self.started)
         style = STATUS_STYLES.get(self.status, "bold")
