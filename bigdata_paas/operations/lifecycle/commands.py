@@ -7,7 +7,6 @@ import time
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from bigdata_paas.errors import NotFound
 from bigdata_paas.models import Instance, LogLine, Node, Service, utcnow
 from bigdata_paas.orquestrator import ScriptLimits, run_script
 from bigdata_paas.runtime import Runtime
@@ -75,8 +74,6 @@ def run_orquestrator(
     """
     with rt.db.session() as session:
         instance = session.get_one(Instance, instance_id)
-        if instance is None:
-            raise NotFound(f"instance {instance_id} not found")
         service = session.get(Service, instance.service_id) if instance.service_id else None
         if service is None or not service.orquestrator:
             session.commit()
