@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import click
 
@@ -706,11 +706,12 @@ def resize(
     if dry_run:
         show_resize_plan(out, result)
         return
+    resized = cast(Instance, result)  # without dry_run the answer is the instance (202)
     if not wait:
-        show_instance(out, result)
+        show_instance(out, resized)
         return
     after = before[-1]["id"] if before else None
-    wait_for(obj, out, result, {"running"}, timeout, after=after)
+    wait_for(obj, out, resized, {"running"}, timeout, after=after)
     outcome = [e for e in client.events(instance_id, after=after) if e["step"] == "resize"]
     if outcome and outcome[-1]["message"].startswith("resize rolled back"):
         error(outcome[-1]["message"])

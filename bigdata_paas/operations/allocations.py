@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Collection
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import ColumnElement, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
@@ -253,7 +253,7 @@ def release(session: Session, instance_id: str, names: Collection[str] | None = 
     """
     # Under the placement lock, so a queue drain never sees capacity appear mid-pass.
     lock_placement(session)
-    which = (Node.instance_id == instance_id,)
+    which: tuple[ColumnElement[bool], ...] = (Node.instance_id == instance_id,)
     if names is not None:
         which = (*which, Node.name.in_(list(names)))
     nodes = list(session.scalars(select(Node).where(*which, Node.host_id.is_not(None))))

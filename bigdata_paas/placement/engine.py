@@ -152,8 +152,8 @@ def _place_on(
     placed: dict[str, NodePlacement] = {}
     for node in digested:
         slot, disks = spots[node.name]
-        host = cluster.hosts[slot]
-        placed[node.name] = NodePlacement(node.name, host.name, host.id, disks, nics[node.name])
+        view = cluster.hosts[slot]
+        placed[node.name] = NodePlacement(node.name, view.name, view.id, disks, nics[node.name])
     return Placement(placed)
 
 
