@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 def create_app(config: Config | None = None) -> Flask:
     """Build the web app, its database and its Celery app from ``config`` (or the env)."""
     from flask import Flask
+    from flask.json.provider import DefaultJSONProvider
 
     from bigdata_paas import logs
     from bigdata_paas.api import init_api
@@ -37,7 +38,8 @@ def create_app(config: Config | None = None) -> Flask:
         MAX_CONTENT_LENGTH=config.MAX_BODY_BYTES,
         JSON_SORT_KEYS=False,
     )
-    app.json.sort_keys = False
+    if isinstance(app.json, DefaultJSONProvider):  # Flask's own, as no other is set
+        app.json.sort_keys = False
     celery = celery_init_app(app, config)
     db = Database(config.database_url)
     install_outbox(db.sessionmaker, celery)

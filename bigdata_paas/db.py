@@ -8,15 +8,23 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import cast
 
-from sqlalchemy import create_engine, event, exc, make_url
-from sqlalchemy.engine import Engine
+from sqlalchemy import Delete, Update, create_engine, event, exc, make_url
+from sqlalchemy.engine import CursorResult, Engine
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
 from bigdata_paas.errors import DatabaseUnavailable
 
 log = logging.getLogger(__name__)
+
+
+def changed_rows(session: Session, statement: Update | Delete) -> int:
+    """Run an UPDATE or DELETE and return how many rows it changed: the guard's answer."""
+    # Session.execute is typed to return a Result for any statement; for an UPDATE or a
+    # DELETE it is a CursorResult, the one that carries the row count.
+    return cast(CursorResult, session.execute(statement)).rowcount
 
 
 def make_engine(url: str) -> Engine:

@@ -225,7 +225,7 @@ class Config:
     TESTING: bool = setting(False, _bool, "test mode")
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Config:
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Config:
         """Build the settings from ``PAAS_*`` variables (or the files ``PAAS_*_FILE`` name);
         raise ConfigError naming a bad one."""
         environ = os.environ if environ is None else environ

@@ -38,7 +38,9 @@ def token_from_request() -> str | None:
 def is_metrics_token(token: str | None) -> bool:
     """Whether ``token`` is the metrics token (compared in constant time; none is set: no)."""
     expected = current_app.extensions["paas"].config.METRICS_TOKEN
-    return bool(expected and token) and hmac.compare_digest(token.encode(), expected.encode())
+    if not (expected and token):
+        return False
+    return hmac.compare_digest(token.encode(), expected.encode())
 
 
 def init_auth(app: Flask) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException
@@ -29,7 +30,7 @@ HTTP_CODES = {
 
 
 def envelope(status: int, code: str, message: str, details=None, headers=None):
-    body = {"error": {"code": code, "message": message}, "status": status}
+    body: dict[str, Any] = {"error": {"code": code, "message": message}, "status": status}
     if details is not None:
         body["error"]["details"] = details
     response = jsonify(body)

@@ -11,7 +11,7 @@ documents are checked by ``rendering.options``, which these schemas only describ
 from __future__ import annotations
 
 import ipaddress
-from typing import Any
+from typing import Any, AnyStr
 
 from flask import current_app
 from marshmallow import (
@@ -44,7 +44,7 @@ class Matches(validate.Regexp):
         super().__init__(rule.pattern)
         self.rule = rule
 
-    def __call__(self, value: str) -> str:
+    def __call__(self, value: AnyStr) -> AnyStr:
         if not self.rule.matches(value):
             raise ValidationError(self.rule.message)
         return value
@@ -729,8 +729,8 @@ class NetworkIn(Strict):
     @validates_schema(skip_on_field_errors=False)
     def _inside(self, data: dict, **_) -> None:
         try:
-            cidr = ipaddress.ip_network(data.get("cidr"), strict=True)
-        except (TypeError, ValueError):
+            cidr = ipaddress.ip_network(data["cidr"], strict=True)
+        except (KeyError, TypeError, ValueError):
             cidr = None  # reported by _a_network (or as missing)
         found: dict[str, Any] = {}
         gateway = data.get("gateway")
@@ -761,7 +761,7 @@ def _reserved_problem(
     try:
         low = ipaddress.ip_address(first.strip())
         high = ipaddress.ip_address((last or first).strip())
-        if cidr is not None and (low not in cidr or high not in cidr or high < low):
+        if cidr is not None and (low not in cidr or high not in cidr or int(high) < int(low)):
             raise ValueError("outside the network or reversed")
     except ValueError as exc:
         return f"must be an address or range a-b in the cidr ({exc})"

@@ -64,6 +64,10 @@ class InstanceError(TypedDict):
     reason: str | None
 
 
+#: the ``error`` of an instance that did not fail (read it, never change it)
+NO_ERROR = InstanceError(step=None, reason=None)
+
+
 class Instance(TypedDict, total=False):
     id: str
     name: str
@@ -112,7 +116,7 @@ class InstanceFailed(ClientError):
     """A wait ended because the instance failed, or can no longer reach the wanted status."""
 
     def __init__(self, instance: Instance, message: str | None = None) -> None:
-        error = instance.get("error") or {}
+        error = instance.get("error") or NO_ERROR
         self.instance, self.step, self.reason = instance, error.get("step"), error.get("reason")
         if message is None:
             message = f"instance {instance['id']} failed at {self.step}: {self.reason}"

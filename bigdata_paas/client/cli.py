@@ -13,18 +13,20 @@ import sys
 from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import click
 
 from bigdata_paas.client import settings
 from bigdata_paas.client.api import (
+    NO_ERROR,
     ApiError,
     Client,
     ClientError,
     ConnectionFailed,
     Instance,
     InstanceFailed,
+    LogLine,
     WaitTimeout,
     api_url,
 )
@@ -373,7 +375,7 @@ def services_register(obj: Context, folder: Path, timeout: int | None, output: s
         )
         if not found
     ]
-    if missing:
+    if missing or template is None or script is None:  # None only when missing names it
         raise click.BadParameter(f"{folder} has no {', '.join(missing)}", param_hint="FOLDER")
     try:
         options = json.loads((folder / "options.json").read_text(encoding="utf-8"))
@@ -560,7 +562,7 @@ def list_(
                 i["status"],
                 i.get("user"),
                 (i.get("created_at") or "")[:19].replace("T", " "),
-                i.get("waiting_for") or (i.get("error") or {}).get("reason") or "",
+                i.get("waiting_for") or (i.get("error") or NO_ERROR).get("reason") or "",
             )
             for i in items
         ],
@@ -616,7 +618,7 @@ def logs(obj: Context, instance_id: str, follow: bool, output: str | None) -> No
     """An instance's orquestrator output; with -f, follow it until the instance ends."""
     out, client = obj.out(output), obj.client()
 
-    def show(line: dict) -> None:
+    def show(line: LogLine) -> None:
         if out.mode != "table":
             out.line(line)
         else:
@@ -705,11 +707,12 @@ def resize(
     if dry_run:
         show_resize_plan(out, result)
         return
+    resized = cast(Instance, result)  # without dry_run the answer is the instance (202)
     if not wait:
-        show_instance(out, result)
+        show_instance(out, resized)
         return
     after = before[-1]["id"] if before else None
-    wait_for(obj, out, result, {"running"}, timeout, after=after)
+    wait_for(obj, out, resized, {"running"}, timeout, after=after)
     outcome = [e for e in client.events(instance_id, after=after) if e["step"] == "resize"]
     if outcome and outcome[-1]["message"].startswith("resize rolled back"):
         error(outcome[-1]["message"])

@@ -17,7 +17,7 @@ from rich.spinner import Spinner
 from rich.table import Table
 from rich.text import Text
 
-from bigdata_paas.client.api import Client, ClientError, Event, Instance
+from bigdata_paas.client.api import NO_ERROR, Client, ClientError, Event, Instance
 
 OUTPUTS = ("table", "json", "jsonl")
 
@@ -106,7 +106,7 @@ def show_instance(out: Output, instance: Instance) -> None:
     if out.mode != "table":
         out.json(instance)
         return
-    error_ = instance.get("error") or {}
+    error_ = instance.get("error") or NO_ERROR
     out.fields(
         [
             ("id", instance.get("id")),
@@ -201,7 +201,7 @@ class Progress:
         elif self.out.mode == "table":
             click.echo(f"# {message}", err=True)
 
-    def render(self):
+    def render(self) -> Group:
         instance = self.instance
         elapsed = int(time.monotonic() - self.started)
         style = STATUS_STYLES.get(self.status, "bold")

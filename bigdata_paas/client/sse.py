@@ -21,7 +21,10 @@ class Decoder:
 
     def __init__(self) -> None:
         self.last_id: str | None = None
-        self._event, self._data, self._retry, self._new_id = "", [], None, False
+        self._event = ""
+        self._data: list[str] = []
+        self._retry: int | None = None
+        self._new_id = False
 
     def feed(self, line: str) -> ServerEvent | None:
         """The message a blank line completes, if any. Comments (keep-alives) give nothing;

@@ -100,7 +100,8 @@ def load_user():
 
 def safe_next(target: str | None) -> str:
     """Where to go after signing in: a console path only (no other site, no scheme)."""
-    parts = urlsplit(target or "")
+    target = target or ""
+    parts = urlsplit(target)
     if parts.scheme or parts.netloc or not parts.path.startswith("/console/"):
         return url_for("console.instances")
     if "\\" in target or target.startswith("//"):

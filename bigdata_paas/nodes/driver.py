@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import shutil
 import subprocess
 from collections.abc import Iterable, Mapping
@@ -133,7 +134,9 @@ class NodeDriver(Protocol):
 
     def inspect(self, instance_id: str, node: str) -> NodeInfo | None: ...
 
-    def remove_instance_dirs(self, instance_id: str, origins: Iterable[str]) -> list[Path]: ...
+    def remove_instance_dirs(
+        self, instance_id: str, origins: Iterable[str]
+    ) -> builtins.list[Path]: ...
 
 
 def podman_works(timeout: float = 20) -> bool:

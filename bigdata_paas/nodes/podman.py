@@ -7,6 +7,7 @@ and one interface per platform network at its placed address (docs/nodes.md).
 
 from __future__ import annotations
 
+import builtins
 import json
 import math
 import os
@@ -81,10 +82,11 @@ class PodmanDriver(Podman):
     # -- nodes ------------------------------------------------------------------------------
 
     def _prepare_disks(self, spec: NodeSpec) -> None:
-        uid = gid = None
+        uid: int | None = None
+        gid: int | None = None
         if spec.options.user:
-            uid, _, group = spec.options.user.partition(":")
-            uid, gid = int(uid), int(group) if group else -1
+            user, _, group = spec.options.user.partition(":")
+            uid, gid = int(user), int(group) if group else -1
         for disk in spec.disks:
             source = disk_source(spec, disk, create_origins=self.create_origins)
             if uid is not None:
@@ -331,6 +333,6 @@ class PodmanDriver(Podman):
         done = self.run("logs", "--tail", str(lines), container_name(instance_id, node))
         return done.stdout + done.stderr
 
-    def remove_instance_dirs(self, instance_id: str, origins: Iterable[str]) -> list[Path]:
+    def remove_instance_dirs(self, instance_id: str, origins: Iterable[str]) -> builtins.list[Path]:
         """Delete the instance's directory under every disk origin (on destroy)."""
         return remove_instance_dirs(instance_id, origins)

@@ -15,6 +15,7 @@ reuse). A node runs in its own session; stop signals the whole session.
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import fcntl
 import json
@@ -444,6 +445,6 @@ class ProcessDriver:
     def remove_network(self, name: str) -> bool:
         return False
 
-    def remove_instance_dirs(self, instance_id: str, origins: Iterable[str]) -> list[Path]:
+    def remove_instance_dirs(self, instance_id: str, origins: Iterable[str]) -> builtins.list[Path]:
         """Delete the instance's directory under every disk origin (on destroy)."""
         return remove_instance_dirs(instance_id, origins)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Collection
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import ColumnElement, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
+from bigdata_paas.db import changed_rows
 from bigdata_paas.models import HOST_STATES, Address, Host, HostDisk, Network, Node
 from bigdata_paas.operations.inventory import expand_reserved, lock_placement
 from bigdata_paas.operations.wakeups import wake_queue
@@ -203,7 +204,8 @@ def commit_placement(session: Session, instance_id: str, spec: dict, placement: 
     net_ids = dict(session.execute(select(Network.name, Network.id)).all())
     for name, p in placement.nodes.items():
         node = nodes[name]
-        took = session.execute(
+        took = changed_rows(
+            session,
             update(Host)
             .where(
                 Host.id == p.host_id,
@@ -212,17 +214,18 @@ def commit_placement(session: Session, instance_id: str, spec: dict, placement: 
                 Host.mem_used + node.mem <= Host.mem,
             )
             .values(cpu_used=Host.cpu_used + node.cpu, mem_used=Host.mem_used + node.mem)
-            .execution_options(synchronize_session=False)
-        ).rowcount
+            .execution_options(synchronize_session=False),
+        )
         if took != 1:
             raise AllocationConflict(f"cpu/mem on {p.host} changed")
         for disk in p.disks.values():
-            took = session.execute(
+            took = changed_rows(
+                session,
                 update(HostDisk)
                 .where(HostDisk.id == disk.id, HostDisk.node_id.is_(None))
                 .values(node_id=node.id)
-                .execution_options(synchronize_session=False)
-            ).rowcount
+                .execution_options(synchronize_session=False),
+            )
             if took != 1:
                 raise AllocationConflict(f"disk {disk.name} on {p.host} was taken")
         for dev, a in p.nics.items():
@@ -250,7 +253,7 @@ def release(session: Session, instance_id: str, names: Collection[str] | None = 
     """
     # Under the placement lock, so a queue drain never sees capacity appear mid-pass.
     lock_placement(session)
-    which = (Node.instance_id == instance_id,)
+    which: tuple[ColumnElement[bool], ...] = (Node.instance_id == instance_id,)
     if names is not None:
         which = (*which, Node.name.in_(list(names)))
     nodes = list(session.scalars(select(Node).where(*which, Node.host_id.is_not(None))))
@@ -264,17 +267,19 @@ def release(session: Session, instance_id: str, names: Collection[str] | None = 
         node.host_id = None
     ids = list(session.scalars(select(Node.id).where(*which)))
     if ids:
-        freed_disks = session.execute(
+        freed_disks = changed_rows(
+            session,
             update(HostDisk)
             .where(HostDisk.node_id.in_(ids))
             .values(node_id=None)
-            .execution_options(synchronize_session=False)
-        ).rowcount
-        freed_addresses = session.execute(
+            .execution_options(synchronize_session=False),
+        )
+        freed_addresses = changed_rows(
+            session,
             delete(Address)
             .where(Address.node_id.in_(ids))
-            .execution_options(synchronize_session=False)
-        ).rowcount
+            .execution_options(synchronize_session=False),
+        )
     else:
         freed_disks = freed_addresses = 0
     freed = bool(nodes or freed_disks or freed_addresses)

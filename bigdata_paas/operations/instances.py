@@ -52,6 +52,8 @@ def dry_render(
     rt: Runtime, service: Service, values: Any, user: Caller, instance_id: str
 ) -> tuple[dict, dict]:
     """Validate options and render the spec as the prepare step will; (merged, spec)."""
+    if service.template is None or service.options is None:  # callers checked _ready first
+        raise Conflict(f"service {service.name}/{service.version} has no template or options")
     merged, spec = render_instance(
         rt,
         service.template,
@@ -95,7 +97,7 @@ def _keyed(session: Session, user: Caller, key: str) -> Instance | None:
     )
 
 
-def _replay(instance: Instance, key: str, digest: str) -> Launch:
+def _replay(instance: Instance, key: str, digest: str | None) -> Launch:
     if instance.launch_digest != digest:
         raise IdempotencyConflict(
             f"Idempotency-Key {key!r} was already used for another launch "
@@ -174,7 +176,7 @@ def _launch(
         # committed first. Answer with its instance, as if this request came after it.
         session.rollback()
         winner = _keyed(session, user, idempotency_key) if idempotency_key else None
-        if winner is None:
+        if winner is None or idempotency_key is None:  # a winner is found by its key
             if idempotency_key is None:
                 raise
             # The winner's publish failed and removed it: as for the winner, nothing started.

@@ -209,7 +209,7 @@ def expand_reserved(network: Network) -> set[str]:
         high = ipaddress.ip_address((last or first).strip())
         if int(high) - int(low) > 65536:
             high = low + 65536
-        while low <= high:
+        while int(low) <= int(high):
             out.add(str(low))
             low += 1
     return out

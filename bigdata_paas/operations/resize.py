@@ -74,6 +74,8 @@ def _diff(
         raise Conflict(
             f"instance {instance.id} is {instance.status}; only a running instance can be resized"
         )
+    if instance.spec is None:  # a running instance has its spec
+        raise Conflict(f"instance {instance.id} has no spec; it cannot be resized")
     service = session.get(Service, instance.service_id) if instance.service_id else None
     if service is None or service.missing:
         raise Conflict(
@@ -198,7 +200,7 @@ def _begin(
     ):
         raise Conflict(f"instance {instance.id} changed status (another resize?); try again")
     if diff.removed:
-        hosts = dict(
+        hosts: dict[str, dict | None] = dict(
             session.execute(
                 select(Node.name, Node.placement).where(
                     Node.instance_id == instance.id, Node.name.in_(list(diff.removed))

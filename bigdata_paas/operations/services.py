@@ -99,23 +99,24 @@ def describe_service(rt: Runtime, name: str, version: str) -> dict:
         return get_service(session, name, version).to_dict()
 
 
-def _part(rt: Runtime, name: str, version: str, part: str) -> Service:
-    """The service, which must have ``part`` (template, options, orquestrator) set."""
+def _part(rt: Runtime, name: str, version: str, part: str) -> tuple[Service, Any]:
+    """The service and its ``part`` (template, options, orquestrator), which must be set."""
     with rt.db.session() as session:
         service = get_service(session, name, version)
-    if getattr(service, part) is None:
+    value = getattr(service, part)
+    if value is None:
         raise NotFound(f"service {name}/{version} has no {part} yet")
-    return service
+    return service, value
 
 
 def read_template(rt: Runtime, name: str, version: str) -> tuple[str, str]:
     """The raw template and its format (json or yaml)."""
-    service = _part(rt, name, version, "template")
-    return service.template, service.template_format
+    service, template = _part(rt, name, version, "template")
+    return template, service.template_format
 
 
 def read_options(rt: Runtime, name: str, version: str) -> dict:
-    return _part(rt, name, version, "options").options
+    return _part(rt, name, version, "options")[1]
 
 
 def options_schema(rt: Runtime, name: str, version: str) -> dict:
@@ -124,7 +125,7 @@ def options_schema(rt: Runtime, name: str, version: str) -> dict:
 
 
 def read_orquestrator(rt: Runtime, name: str, version: str) -> str:
-    return _part(rt, name, version, "orquestrator").orquestrator
+    return _part(rt, name, version, "orquestrator")[1]
 
 
 def decode_text(raw: bytes, what: str) -> str:

@@ -18,6 +18,7 @@ from sqlalchemy import exists, or_, select, update
 from sqlalchemy.orm import Session
 
 from bigdata_paas import states
+from bigdata_paas.db import changed_rows
 from bigdata_paas.messaging.publish import after_commit
 from bigdata_paas.models import Claim, Instance, utcnow
 
@@ -30,7 +31,8 @@ def wake_queue(session: Session) -> bool:
     """Ask for a queue drain after this transaction commits, unless one is already asked
     for or nothing is queued; True if this call asked."""
     now = utcnow()
-    asked = session.execute(
+    asked = changed_rows(
+        session,
         update(Claim)
         .where(
             Claim.name == DRAIN,
@@ -38,8 +40,8 @@ def wake_queue(session: Session) -> bool:
             exists(select(Instance.id).where(Instance.status.in_(states.WAITING))),
         )
         .values(at=now)
-        .execution_options(synchronize_session=False)
-    ).rowcount
+        .execution_options(synchronize_session=False),
+    )
     if asked:
         after_commit(session, f"pipeline.{DRAIN}")
     return bool(asked)

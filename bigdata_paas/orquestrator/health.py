@@ -10,7 +10,7 @@ from collections.abc import Iterable
 def check_targets(nodes: Iterable[dict]) -> list[tuple[str, str, int]]:
     """(node, address, port) for every check port of the placed nodes."""
     return [
-        (node["name"], node.get("address") or node.get("host_address"), int(port))
+        (node["name"], node.get("address") or node["host_address"], int(port))
         for node in nodes
         for port in node.get("check_ports") or []
     ]

@@ -235,8 +235,11 @@ def _pump(
     deadline = time.monotonic() + limits.timeout
     selector = selectors.DefaultSelector()
     pending = {"stdout": b"", "stderr": b""}
-    selector.register(process.stdout, selectors.EVENT_READ, "stdout")
-    selector.register(process.stderr, selectors.EVENT_READ, "stderr")
+    stdout, stderr = process.stdout, process.stderr
+    if stdout is None or stderr is None:
+        raise ValueError("_pump reads a process started with stdout and stderr pipes")
+    selector.register(stdout, selectors.EVENT_READ, "stdout")
+    selector.register(stderr, selectors.EVENT_READ, "stderr")
     kept = 0
 
     def emit(stream: str, raw: bytes) -> None:
@@ -298,8 +301,8 @@ def _pump(
         if process.poll() is None:
             result.timed_out = True
             _kill_group(process)
-    process.stdout.close()
-    process.stderr.close()
+    stdout.close()
+    stderr.close()
     code = process.returncode
     if code is not None and code < 0:
         result.signal = -code

@@ -28,6 +28,7 @@ from types import MappingProxyType
 from .addresses import assign_addresses
 from .keys import SortedKeys
 from .model import (
+    DiskDemand,
     FreeDisk,
     HostView,
     NetworkView,
@@ -151,8 +152,8 @@ def _place_on(
     placed: dict[str, NodePlacement] = {}
     for node in digested:
         slot, disks = spots[node.name]
-        host = cluster.hosts[slot]
-        placed[node.name] = NodePlacement(node.name, host.name, host.id, disks, nics[node.name])
+        view = cluster.hosts[slot]
+        placed[node.name] = NodePlacement(node.name, view.name, view.id, disks, nics[node.name])
     return Placement(placed)
 
 
@@ -224,6 +225,10 @@ class _Node:
         "type_counts",
         "typed",
     )
+    named: tuple[DiskDemand, ...]
+    typed: tuple[DiskDemand, ...]
+    plain: tuple[DiskDemand, ...]
+    type_counts: tuple[tuple[str, int], ...]
 
     def __init__(self, demand: NodeDemand) -> None:
         self.demand = demand
@@ -256,8 +261,8 @@ class _Node:
         self.typed = tuple(d for d in disks if d.host_disk is None and d.type is not None)
         self.plain = tuple(d for d in disks if d.host_disk is None and d.type is None)
         counts: dict[str, int] = {}
-        for d in self.typed:
-            counts[d.type] = counts.get(d.type, 0) + 1  # type: ignore[index]
+        for kind in (d.type for d in self.typed if d.type is not None):
+            counts[kind] = counts.get(kind, 0) + 1
         self.type_counts = tuple(counts.items())
         # Untyped, unnamed disks only need a count: the hot loop checks them without the disks.
         self.simple_disks = not self.named and not self.typed
@@ -692,7 +697,8 @@ class _Cluster:
                 lists[disk.type].remove(disk)
                 chosen[demand.name] = disk
         for demand in node.typed:
-            chosen[demand.name] = lists[demand.type].pop(0)  # type: ignore[index]
+            assert demand.type is not None  # typed holds the disks that name a type
+            chosen[demand.name] = lists[demand.type].pop(0)
         wanted = self.wanted_types
         for demand in node.plain:
             # Untyped disks come from the type the host has most of, that no node here asks

@@ -127,7 +127,7 @@ class TemplateEnvironment(ImmutableSandboxedEnvironment):
         self._own_lexer = Lexer(self)
 
     @property
-    def lexer(self) -> Lexer:  # type: ignore[override]
+    def lexer(self) -> Lexer:
         return self._own_lexer
 
     def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:

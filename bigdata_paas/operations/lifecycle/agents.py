@@ -71,7 +71,7 @@ def record_node(
             session.commit()
             return "ignored"
         node, status = row
-        record = {
+        record: dict[str, Any] = {
             "state": state,
             "host": host,
             "at": iso(utcnow()),
@@ -86,7 +86,7 @@ def record_node(
         node.runtime = record
         if state == "running" and status not in states.LIVE:
             # started after its instance was destroyed or failed: nothing owns it
-            stop_on(rt, session, host, instance_id, node.placement)
+            stop_on(rt, session, host, instance_id, node.placement or {"name": node.name})
         session.commit()
     return state
 
@@ -152,14 +152,14 @@ def reconcile(rt: Runtime, session: Session, host: Host, reported: list) -> None
     for (instance_id, name), (node, status) in placed.items():
         if status in states.UP and (node.runtime or {}).get("state") == "running":
             if (instance_id, name) not in running:
-                node.runtime = {**node.runtime, "state": "missing", "at": iso(utcnow())}
+                node.runtime = {**(node.runtime or {}), "state": "missing", "at": iso(utcnow())}
                 degrade(session, instance_id, f"node {name} is not running on host {host.name}")
         elif (
             status == states.DEGRADED
             and (node.runtime or {}).get("state") == "missing"
             and (instance_id, name) in running
         ):
-            node.runtime = {**node.runtime, "state": "running", "at": iso(utcnow())}
+            node.runtime = {**(node.runtime or {}), "state": "running", "at": iso(utcnow())}
     for instance_id in {i for (i, _n), (_node, s) in placed.items() if s == states.DEGRADED}:
         recover(session, instance_id)
 
@@ -233,5 +233,5 @@ def check_hosts(rt: Runtime) -> list[str]:
     return marked
 
 
-def _when(value: datetime) -> str:
+def _when(value: datetime | None) -> str:
     return iso(value) or "never"

@@ -73,7 +73,7 @@ def run_orquestrator(
     ``env`` go to the script besides the instance's own (orquestrator/runner.py).
     """
     with rt.db.session() as session:
-        instance = session.get(Instance, instance_id)
+        instance = session.get_one(Instance, instance_id)
         service = session.get(Service, instance.service_id) if instance.service_id else None
         if service is None or not service.orquestrator:
             session.commit()

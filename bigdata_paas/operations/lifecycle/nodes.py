@@ -54,6 +54,8 @@ def claim_nodes(
     nets = networks(session) if rows else {}
     orders = []
     for node, host in rows:
+        if node.placement is None:
+            raise RuntimeError(f"node {node.name} is on host {host.name} without a placement")
         node.runtime = {"state": "starting", "host": host.name, "at": iso(utcnow())}
         # an agent learns the platform networks its node is on, not the whole inventory's
         used = {nic.get("networkname") for nic in (node.placement.get("networks") or {}).values()}
@@ -94,7 +96,7 @@ def start_nodes(rt: Runtime, instance_id: str, orders: list) -> tuple[bool, str]
             f"{rt.config.NODE_START_TIMEOUT:g} s (is the host's agent running?)"
             for name, r in sorted(late.items())
         )
-    hosts = sorted({r.get("host") for r in states.values()})
+    hosts = sorted({r["host"] for r in states.values()})
     return True, f"{len(states)} node(s) running on {', '.join(hosts)}"
 
 
@@ -117,8 +119,11 @@ def stop_nodes(rt: Runtime, instance_id: str, only: set[str] | None = None) -> s
         down = set(session.scalars(select(Host.name).where(Host.state == "down")))
         orders = []
         for node in nodes:
-            host = node.runtime.get("host") or (node.placement or {}).get("host")
-            node.runtime = {**node.runtime, "state": "stopping", "at": iso(utcnow())}
+            runtime = node.runtime or {}
+            host = runtime.get("host") or (node.placement or {}).get("host")
+            if host is None:  # the run step's claim and every agent report record the host
+                raise RuntimeError(f"node {node.name} names no host to stop it on")
+            node.runtime = {**runtime, "state": "stopping", "at": iso(utcnow())}
             orders.append((host, node.placement or {"name": node.name}))
         session.commit()
     if not orders:

@@ -60,7 +60,7 @@ class QueuePass:
         ).all()
         if until is not None and all(row.id != last for row in waiting):
             # Beyond the limit: it is still tried, after the oldest ones.
-            waiting += self.session.execute(queued.where(Instance.id == last)).all()
+            waiting = [*waiting, *self.session.execute(queued.where(Instance.id == last))]
         for instance_id, spec, wait_reason in waiting:
             if self.place(instance_id, spec, wait_reason):
                 self.placed.append(instance_id)

@@ -8,6 +8,7 @@ from datetime import UTC, timedelta
 from sqlalchemy import or_, select, update
 
 from bigdata_paas import states
+from bigdata_paas.db import changed_rows
 from bigdata_paas.dblock import try_exclusive
 from bigdata_paas.messaging.publish import (
     publish_chain,
@@ -121,7 +122,8 @@ def _claim_stale(rt: Runtime, instance_id: str, status: str, stale, step: str) -
     the backlog republishes, the others find the deadline restarted and publish nothing.
     """
     with rt.db.session() as session:
-        claimed = session.execute(
+        claimed = changed_rows(
+            session,
             update(Instance)
             .where(
                 Instance.id == instance_id,
@@ -129,8 +131,8 @@ def _claim_stale(rt: Runtime, instance_id: str, status: str, stale, step: str) -
                 Instance.updated_at < stale,
             )
             .values(updated_at=utcnow())
-            .execution_options(synchronize_session=False)
-        ).rowcount
+            .execution_options(synchronize_session=False),
+        )
         if claimed:
             note(
                 session,
@@ -150,7 +152,8 @@ def _aware(value):
 def _release_run_claim(rt: Runtime, instance_id: str, dead) -> bool:
     """Let another run message claim a start whose heartbeat stopped."""
     with rt.db.session() as session:
-        released = session.execute(
+        released = changed_rows(
+            session,
             update(Instance)
             .where(
                 Instance.id == instance_id,
@@ -159,8 +162,8 @@ def _release_run_claim(rt: Runtime, instance_id: str, dead) -> bool:
                 or_(Instance.heartbeat_at.is_(None), Instance.heartbeat_at < dead),
             )
             .values(run_token=None)
-            .execution_options(synchronize_session=False)
-        ).rowcount
+            .execution_options(synchronize_session=False),
+        )
         if released:
             note(
                 session,

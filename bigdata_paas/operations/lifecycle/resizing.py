@@ -24,6 +24,7 @@ from datetime import timedelta
 from sqlalchemy import delete, or_, select, update
 
 from bigdata_paas import states
+from bigdata_paas.db import changed_rows
 from bigdata_paas.models import Instance, Node, utcnow
 from bigdata_paas.operations import allocations, quotas
 from bigdata_paas.operations.lifecycle.commands import instance_document, run_orquestrator
@@ -60,7 +61,8 @@ def _claim(rt: Runtime, instance_id: str) -> dict | None:
     with rt.db.session() as session:
         now = utcnow()
         stale = now - timedelta(seconds=rt.config.HEARTBEAT_TIMEOUT)
-        claimed = session.execute(
+        claimed = changed_rows(
+            session,
             update(Instance)
             .where(
                 Instance.id == instance_id,
@@ -68,12 +70,14 @@ def _claim(rt: Runtime, instance_id: str) -> dict | None:
                 or_(Instance.heartbeat_at.is_(None), Instance.heartbeat_at < stale),
             )
             .values(heartbeat_at=now)
-            .execution_options(synchronize_session=False)
-        ).rowcount
+            .execution_options(synchronize_session=False),
+        )
         if not claimed:
             session.commit()
             return None
-        instance = session.get(Instance, instance_id)
+        instance = session.get_one(Instance, instance_id)
+        if instance.resize is None:  # an updating instance has its resize recorded
+            raise RuntimeError(f"instance {instance_id} is updating without a resize")
         plan = dict(instance.resize)
         if plan["phase"] == "accepted":
             instance.resize = {**plan, "phase": "began"}
@@ -85,7 +89,7 @@ def _documents(rt: Runtime, instance_id: str, plan: dict) -> tuple[dict, dict]:
     """The instance file of the action (the new spec) and its extra files (the previous spec,
     the nodes that join or leave), as the orquestrator reads them."""
     with rt.db.session() as session:
-        whole = instance_document(session, session.get(Instance, instance_id))
+        whole = instance_document(session, session.get_one(Instance, instance_id))
         session.commit()
     added, removed = set(plan["added"]), set(plan["removed"])
     previous = {**whole, "nodes": [n for n in whole["nodes"] if n.get("name") not in added]}
@@ -169,7 +173,7 @@ def _finish_scale_in(rt: Runtime, instance_id: str, plan: dict, how: str) -> str
     stopped = stop_nodes(rt, instance_id, only=leaving)
     with rt.db.session() as session:
         allocations.lock_placement(session)  # first, as placements do: releases take it too
-        hosts = dict(
+        hosts: dict[str, dict | None] = dict(
             session.execute(
                 select(Node.name, Node.placement).where(
                     Node.instance_id == instance_id, Node.name.in_(list(leaving))

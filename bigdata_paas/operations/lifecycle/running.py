@@ -9,6 +9,7 @@ from datetime import timedelta
 from sqlalchemy import or_, select, update
 
 from bigdata_paas import states
+from bigdata_paas.db import changed_rows
 from bigdata_paas.models import Instance, Node, utcnow
 from bigdata_paas.operations import allocations
 from bigdata_paas.operations.lifecycle.commands import Heartbeat, run_orquestrator
@@ -31,7 +32,8 @@ def run(rt: Runtime, instance_id: str, token: str | None = None) -> str:
     token = token or uuid.uuid4().hex
     with rt.db.session() as session:
         now = utcnow()
-        claimed = session.execute(
+        claimed = changed_rows(
+            session,
             update(Instance)
             .where(
                 Instance.id == instance_id,
@@ -44,8 +46,8 @@ def run(rt: Runtime, instance_id: str, token: str | None = None) -> str:
                 run_token=token,
                 run_attempts=Instance.run_attempts + 1,
             )
-            .execution_options(synchronize_session=False)
-        ).rowcount
+            .execution_options(synchronize_session=False),
+        )
         if not claimed:
             session.commit()
             return "skipped"
@@ -159,7 +161,8 @@ def destroy(rt: Runtime, instance_id: str) -> str:
     with rt.db.session() as session:
         now = utcnow()
         stale = now - timedelta(seconds=rt.config.HEARTBEAT_TIMEOUT)
-        claimed = session.execute(
+        claimed = changed_rows(
+            session,
             update(Instance)
             .where(
                 Instance.id == instance_id,
@@ -167,8 +170,8 @@ def destroy(rt: Runtime, instance_id: str) -> str:
                 or_(Instance.heartbeat_at.is_(None), Instance.heartbeat_at < stale),
             )
             .values(heartbeat_at=now)
-            .execution_options(synchronize_session=False)
-        ).rowcount
+            .execution_options(synchronize_session=False),
+        )
         started = session.scalar(select(Instance.started_at).where(Instance.id == instance_id))
         session.commit()
     if not claimed:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from bigdata_paas import states
 from bigdata_paas.errors import PaasError
 from bigdata_paas.models import Instance, Node, Service, User, utcnow
@@ -19,8 +21,8 @@ def prepare(rt: Runtime, instance_id: str) -> str:
         if instance is None or instance.status != states.STEPS["prepare"].source:
             return "skipped"
         service = session.get(Service, instance.service_id) if instance.service_id else None
-        user = session.get(User, instance.user_id)
-        job = {
+        user = session.get_one(User, instance.user_id)
+        job: dict[str, Any] = {
             "options": instance.options,
             "user": user.name,
             "service": instance.service_name,
@@ -74,6 +76,8 @@ def submit(rt: Runtime, instance_id: str) -> str:
         if instance is None or instance.status != states.STEPS["submit"].source:
             return "skipped"
         spec = instance.spec
+        if spec is None:  # prepare stores it as the instance moves to prepared
+            raise RuntimeError(f"instance {instance_id} is {instance.status} without a spec")
         reasons, hosts = allocations.check_feasible(session, spec)
         # With no host at all the instance waits for the first one instead of failing.
         if reasons and hosts:

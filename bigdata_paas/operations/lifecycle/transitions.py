@@ -8,6 +8,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from bigdata_paas import states
+from bigdata_paas.db import changed_rows
 from bigdata_paas.models import Event, Instance, utcnow
 from bigdata_paas.operations import allocations
 from bigdata_paas.runtime import Runtime
@@ -38,12 +39,13 @@ def advance(
     else:
         states.check(step, source, to)
         sources = (source,)
-    moved = session.execute(
+    moved = changed_rows(
+        session,
         update(Instance)
         .where(Instance.id == instance_id, Instance.status.in_(sources), *where)
         .values(status=to, updated_at=utcnow(), **values)
-        .execution_options(synchronize_session=False)
-    ).rowcount
+        .execution_options(synchronize_session=False),
+    )
     if moved == 1:
         session.add(Event(instance_id=instance_id, step=step, status=to, message=message))
         log.info("instance %s: %s by %s", instance_id, to, step, extra={"instance_id": instance_id})
