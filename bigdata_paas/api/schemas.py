@@ -250,6 +250,12 @@ class OptionValues(Schema):
     class Meta:
         unknown = INCLUDE
 
+    @post_load(pass_original=True)
+    def in_the_senders_order(self, data: dict, original: Any, **_: Any) -> dict:
+        """marshmallow gathers unknown names in a set: give them back in the order sent, so
+        the problems (and the merged options) always come in that order."""
+        return {name: data[name] for name in original if name in data}
+
 
 class ScriptQuery(Strict):
     timeout = QueryInteger(

@@ -141,6 +141,16 @@ def test_bad_options_are_400_listing_every_problem_and_create_nothing(catalog, a
     assert instance_total(catalog, admin) == before
 
 
+def test_problems_come_in_the_order_the_options_were_sent(catalog, admin):
+    """Unknown names pass through a set inside marshmallow; the answer (and the CLI's lines)
+    must still list the problems in the body's order, in every process."""
+    body = {"size": 0, **{f"zz{i}": 1 for i in range(12)}, "cpu": True}
+    response = catalog.post(f"{API}/services/gluster/3.7.11", json=body, headers=admin)
+    assert response.status_code == 400
+    fields = [p["field"] for p in error_of(response)["details"]["problems"]]
+    assert fields == list(body)
+
+
 def test_unknown_option_suggests_a_close_name(catalog, admin):
     response = catalog.post(f"{API}/services/gluster/3.7.11", json={"sise": 2}, headers=admin)
     assert response.status_code == 400
