@@ -1007,8 +1007,9 @@ def token_rotate(obj: Context, name: str | None, expires_in: int | None, output:
     client = obj.client()
     answer = client.rotate_token(name, expires_in)
     saved = None
-    if name is None and obj.found.token_from == str(settings.config_path()):
-        saved = settings.save_file(obj.found.url, answer["token"])
+    found = obj.found
+    if name is None and found.url and found.token_from == str(settings.config_path()):
+        saved = settings.save_file(found.url, answer["token"])
     out = obj.out(output)
     if out.mode != "table":
         out.json(answer)

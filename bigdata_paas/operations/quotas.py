@@ -69,7 +69,7 @@ def hold(instance: Instance, usage: Usage) -> None:
     instance.held_disks = usage.disks
 
 
-def held_columns(spec: dict) -> dict[str, int]:
+def held_columns(spec: dict) -> dict[str, Any]:
     """The ``held_*`` column values of an instance that runs ``spec`` (for an UPDATE)."""
     usage = usage_of_spec(spec)
     return {
