@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from bigdata_paas.api import account_schemas as account
 from bigdata_paas.api.auth import admin_required
 from bigdata_paas.api.common import Blueprint, errors, runtime
+from bigdata_paas.api.schemas import accounts as account
 from bigdata_paas.operations import audit as ops
 
 blp = Blueprint("audit", __name__, description="Who changed what, and when (admins)")

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from bigdata_paas.api import account_schemas as account
 from bigdata_paas.api import schemas
 from bigdata_paas.api.auth import admin_required
 from bigdata_paas.api.common import Blueprint, caller, errors, runtime
+from bigdata_paas.api.schemas import accounts as account
 from bigdata_paas.operations import quotas
 from bigdata_paas.operations import users as ops
 

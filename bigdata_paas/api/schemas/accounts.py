@@ -5,7 +5,8 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from bigdata_paas import names
-from bigdata_paas.api.schemas import MAX_COUNT, QueryInteger, Strict, UserOut, _name
+from bigdata_paas.api.schemas.base import MAX_COUNT, QueryInteger, Strict, name_field
+from bigdata_paas.api.schemas.users import UserOut
 
 RESOURCES = ("instances", "nodes", "cpu", "mem", "disks")
 #: the longest life a token may be given (ten years, in seconds)
@@ -113,7 +114,7 @@ class AuditQuery(Schema):
     action = fields.String(
         validate=validate.Length(1, 64), metadata={"example": "service.orquestrator_changed"}
     )
-    actor = _name(names.USER_NAME, metadata={"description": "who did it"})
+    actor = name_field(names.USER_NAME, metadata={"description": "who did it"})
     target = fields.String(validate=validate.Length(1, 255), metadata={"example": "user:alice"})
 
 
