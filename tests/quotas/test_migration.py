@@ -10,7 +10,7 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import text
 
-from bigdata_paas.cli import ROOT
+from bigdata_paas.cli import MIGRATIONS
 from bigdata_paas.db import make_engine
 
 SPEC = {
@@ -29,8 +29,9 @@ def database_url(request, tmp_path):
 
 
 def alembic(url: str) -> AlembicConfig:
-    cfg = AlembicConfig(str(ROOT / "alembic.ini"))
-    cfg.set_main_option("script_location", str(ROOT / "migrations"))
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.set_main_option("path_separator", "os")
     cfg.attributes["database_url"] = url
     return cfg
 
