@@ -77,6 +77,15 @@ NODE_NAME = NameRule("node name", _SPEC, _SPEC_WORDS)
 NODE_DISK_NAME = NameRule("disk name", _SPEC, _SPEC_WORDS)
 NODE_DEVICE_NAME = NameRule("network device name", _SPEC, _SPEC_WORDS)
 SPEC_SERVICE_NAME = NameRule("service name", _SPEC, _SPEC_WORDS)
+#: instance ids (32 hex digits today); no '-', so a container ``paas-<instance>-<node>``
+#: splits one way
+INSTANCE_ID = NameRule("instance id", r"[A-Za-z0-9_]{1,64}", "letters, digits and '_' only")
+#: keys of the labels a node's container or process record carries
+NODE_LABEL_KEY = NameRule(
+    "label key",
+    r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}",
+    "1 to 128 letters, digits, '_', '.' or '-', starting with a letter or digit",
+)
 OPTION_NAME = NameRule(
     "option name",
     r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*",

@@ -11,13 +11,13 @@ import hashlib
 import ipaddress
 import json
 import posixpath
-import re
 import shutil
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bigdata_paas import names
 from bigdata_paas.nodes.docker_opts import (
     NodeOptions,
     check_image,
@@ -26,11 +26,6 @@ from bigdata_paas.nodes.docker_opts import (
 )
 from bigdata_paas.nodes.errors import NodeOptionError
 
-#: node, disk, device and network names, as the spec validation allows them
-NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
-#: instance ids (32 hex digits today); no '-', so ``paas-<instance>-<node>`` splits one way
-INSTANCE_RE = re.compile(r"[A-Za-z0-9_]{1,64}")
-LABEL_KEY_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 MODES = ("rw", "ro")
 PREFIX = "paas"
 
@@ -40,13 +35,14 @@ def _fail(option: str, message: str) -> NodeOptionError:
 
 
 def check_name(value: object, what: str) -> str:
-    if not isinstance(value, str) or not NAME_RE.fullmatch(value):
+    # node, disk, device and network names, as the spec validation allows them
+    if not isinstance(value, str) or not names.NODE_NAME.matches(value):
         raise _fail(what, f"invalid {what} name {value!r}")
     return value
 
 
 def check_instance_id(value: object) -> str:
-    if not isinstance(value, str) or not INSTANCE_RE.fullmatch(value):
+    if not isinstance(value, str) or not names.INSTANCE_ID.matches(value):
         raise _fail("instance", f"invalid instance id {value!r}: letters, digits and '_' only")
     return value
 
@@ -163,7 +159,7 @@ class NodeSpec:
             if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
                 raise _fail("check_ports", f"invalid check port {port!r}")
         for key, value in self.labels.items():
-            if not LABEL_KEY_RE.fullmatch(key) or not isinstance(value, str) or "\n" in value:
+            if not names.NODE_LABEL_KEY.matches(key) or not isinstance(value, str) or "\n" in value:
                 raise _fail("labels", f"invalid label {key!r}")
         destinations = [d.destination for d in self.disks]
         if len(set(destinations)) != len(destinations):
