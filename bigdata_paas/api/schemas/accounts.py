@@ -5,7 +5,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from bigdata_paas import names
-from bigdata_paas.api.schemas.base import MAX_COUNT, QueryInteger, Strict, name_field
+from bigdata_paas.api.schemas.base import MAX_COUNT, PageQuery, Strict, name_field
 from bigdata_paas.api.schemas.users import UserOut
 
 RESOURCES = ("instances", "nodes", "cpu", "mem", "disks")
@@ -101,16 +101,7 @@ class TokenOut(Schema):
     expires_at = fields.String(allow_none=True)
 
 
-class AuditQuery(Schema):
-    page = QueryInteger(
-        load_default=1,
-        validate=validate.Range(1, 10**6, error="must be an integer 1..{max}"),
-        metadata={"description": "from 1"},
-    )
-    per_page = QueryInteger(
-        validate=validate.Range(1, 500, error="must be an integer 1..{max}"),
-        metadata={"description": "items per page, 1..500 (default PAAS_PAGE_SIZE)"},
-    )
+class AuditQuery(PageQuery):
     action = fields.String(
         validate=validate.Length(1, 64), metadata={"example": "service.orquestrator_changed"}
     )

@@ -145,3 +145,17 @@ class ErrorBody(Schema):
 class ErrorEnvelope(Schema):
     error = fields.Nested(ErrorBody, required=True)
     status = fields.Integer(required=True, metadata={"description": "the HTTP status again"})
+
+
+class PageQuery(Schema):
+    """``?page=&per_page=`` of a paginated list."""
+
+    page = QueryInteger(
+        load_default=1,
+        validate=validate.Range(1, 10**6, error="must be an integer 1..{max}"),
+        metadata={"description": "from 1"},
+    )
+    per_page = QueryInteger(
+        validate=validate.Range(1, 500, error="must be an integer 1..{max}"),
+        metadata={"description": "items per page, 1..500 (default PAAS_PAGE_SIZE)"},
+    )

@@ -10,7 +10,7 @@ from marshmallow import (
 )
 
 from bigdata_paas import names, states
-from bigdata_paas.api.schemas.base import QueryInteger, Strict, name_field
+from bigdata_paas.api.schemas.base import PageQuery, QueryInteger, Strict, name_field
 
 STATUS = validate.OneOf(states.STATUSES, error="must be one of {choices}")
 
@@ -90,16 +90,7 @@ class InstanceSummary(InstanceOut):
         exclude = ("merged_options", "nodes", "services")
 
 
-class InstanceQuery(Schema):
-    page = QueryInteger(
-        load_default=1,
-        validate=validate.Range(1, 10**6, error="must be an integer 1..{max}"),
-        metadata={"description": "from 1"},
-    )
-    per_page = QueryInteger(
-        validate=validate.Range(1, 500, error="must be an integer 1..{max}"),
-        metadata={"description": "items per page, 1..500 (default PAAS_PAGE_SIZE)"},
-    )
+class InstanceQuery(PageQuery):
     service = name_field(names.SERVICE_NAME)
     version = name_field(names.VERSION)
     status = fields.String(validate=STATUS)

@@ -19,18 +19,15 @@ rolls back, or finishes a decommission that completed.
 
 from __future__ import annotations
 
-from datetime import timedelta
-
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, select, update
 
 from bigdata_paas import states
-from bigdata_paas.db import changed_rows
-from bigdata_paas.models import Instance, Node, utcnow
+from bigdata_paas.models import Instance, Node
 from bigdata_paas.operations import allocations, quotas
 from bigdata_paas.operations.lifecycle.commands import instance_document, run_orquestrator
 from bigdata_paas.operations.lifecycle.nodes import claim_nodes, start_nodes, stop_nodes
 from bigdata_paas.operations.lifecycle.running import check_health
-from bigdata_paas.operations.lifecycle.transitions import advance, note
+from bigdata_paas.operations.lifecycle.transitions import advance, claim_work, note
 from bigdata_paas.runtime import Runtime
 
 #: the files a resize action gets besides PAAS_INSTANCE_FILE (the new spec): the spec before
@@ -59,19 +56,7 @@ def _claim(rt: Runtime, instance_id: str) -> dict | None:
     """Claim the resize (no live heartbeat: nobody else does it) and mark it begun; the
     resize as it was, or None when it is not this step's to do."""
     with rt.db.session() as session:
-        now = utcnow()
-        stale = now - timedelta(seconds=rt.config.HEARTBEAT_TIMEOUT)
-        claimed = changed_rows(
-            session,
-            update(Instance)
-            .where(
-                Instance.id == instance_id,
-                Instance.status == states.UPDATING,
-                or_(Instance.heartbeat_at.is_(None), Instance.heartbeat_at < stale),
-            )
-            .values(heartbeat_at=now)
-            .execution_options(synchronize_session=False),
-        )
+        claimed = claim_work(session, instance_id, states.UPDATING, rt.config.HEARTBEAT_TIMEOUT)
         if not claimed:
             session.commit()
             return None

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from datetime import timedelta
 
 from sqlalchemy import or_, select, update
 
@@ -14,7 +13,7 @@ from bigdata_paas.models import Instance, Node, utcnow
 from bigdata_paas.operations import allocations
 from bigdata_paas.operations.lifecycle.commands import Heartbeat, run_orquestrator
 from bigdata_paas.operations.lifecycle.nodes import claim_nodes, start_nodes, stop_nodes
-from bigdata_paas.operations.lifecycle.transitions import advance, fail, note, status_of
+from bigdata_paas.operations.lifecycle.transitions import advance, claim_work, fail, note, status_of
 from bigdata_paas.orquestrator.health import check_targets, describe_missing, wait_for_ports
 from bigdata_paas.runtime import Runtime
 
@@ -159,19 +158,7 @@ def destroy(rt: Runtime, instance_id: str) -> str:
     instance is alive, this one leaves the work to it.
     """
     with rt.db.session() as session:
-        now = utcnow()
-        stale = now - timedelta(seconds=rt.config.HEARTBEAT_TIMEOUT)
-        claimed = changed_rows(
-            session,
-            update(Instance)
-            .where(
-                Instance.id == instance_id,
-                Instance.status == states.DESTROYING,
-                or_(Instance.heartbeat_at.is_(None), Instance.heartbeat_at < stale),
-            )
-            .values(heartbeat_at=now)
-            .execution_options(synchronize_session=False),
-        )
+        claimed = claim_work(session, instance_id, states.DESTROYING, rt.config.HEARTBEAT_TIMEOUT)
         started = session.scalar(select(Instance.started_at).where(Instance.id == instance_id))
         session.commit()
     if not claimed:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from bigdata_paas import states
@@ -87,3 +88,23 @@ def fail(rt: Runtime, instance_id: str, step: str, reason: str, *, where: tuple 
         session.commit()
     log.info("instance %s failed at %s: %s", instance_id, step, reason)
     return True
+
+
+def claim_work(session: Session, instance_id: str, status: str, heartbeat_timeout: float) -> bool:
+    """Take the work of an instance in ``status`` (a destroy, a resize) unless a live
+    heartbeat says another worker is doing it: True when this one is now the worker."""
+    now = utcnow()
+    stale = now - timedelta(seconds=heartbeat_timeout)
+    return bool(
+        changed_rows(
+            session,
+            update(Instance)
+            .where(
+                Instance.id == instance_id,
+                Instance.status == status,
+                or_(Instance.heartbeat_at.is_(None), Instance.heartbeat_at < stale),
+            )
+            .values(heartbeat_at=now)
+            .execution_options(synchronize_session=False),
+        )
+    )
