@@ -28,7 +28,7 @@ from bigdata_paas.operations.instances import dry_render, get_instance
 from bigdata_paas.operations.lifecycle.resizing import undo_placed
 from bigdata_paas.operations.lifecycle.transitions import advance, note
 from bigdata_paas.operations.users import Caller
-from bigdata_paas.orquestrator.actions import declared_actions
+from bigdata_paas.orquestrator.actions import declared_actions, declared_changes
 from bigdata_paas.placement import NoFit, Placement, place
 from bigdata_paas.rendering import node_roles
 from bigdata_paas.rendering.spec_diff import SpecDiff, diff_specs, resize_adds
@@ -85,7 +85,7 @@ def _diff(
     options = {**instance.options, **values}
     owner = Caller(id=instance.user_id, name=instance.user.name, role="user")
     merged, spec = dry_render(rt, service, options, owner, instance.id)
-    diff = diff_specs(instance.spec, spec, remove)
+    diff = diff_specs(instance.spec, spec, remove, declared_changes(service.orquestrator))
     if diff.action not in declared_actions(service.orquestrator):
         raise ResizeRefused(
             f"the orquestrator of {service.name}/{service.version} does not declare the "

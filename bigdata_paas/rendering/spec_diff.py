@@ -2,7 +2,10 @@
 
 Pure: specs in, a ``SpecDiff`` out (or ``ResizeRefused`` naming the problem). Nodes that
 appear join, nodes that disappear leave; a node that stays must render exactly as before,
-since the platform cannot change a placed node's cpu, memory, disks or image in place.
+since the platform cannot change a placed node's cpu, memory, disks or image in place, except
+in the fields the service's orquestrator says its resize actions reconfigure
+(``# paas-resize-changes: check_ports``, see ``orquestrator.actions``); a field the platform
+placed or started the node with never changes.
 
 Which nodes leave is predictable: templates number a group's nodes (``slave0``, ``slave1``,
 ...), so fewer of them drops the highest-numbered. A request may name the leaving nodes instead
@@ -19,6 +22,21 @@ from dataclasses import dataclass
 from bigdata_paas.errors import ResizeRefused
 
 _NUMBERED = re.compile(r"^(.*?)(\d+)$")
+#: what a node was placed or started with: no declaration lets a resize change these
+FIXED_FIELDS = frozenset(
+    (
+        "cpu",
+        "mem",
+        "disks",
+        "networks",
+        "constraints",
+        "required_node",
+        "use_custom_disks",
+        "image",
+        "docker_opts",
+        "command",
+    )
+)
 
 
 @dataclass(frozen=True)
@@ -97,24 +115,39 @@ def _named_leavers(old: dict, new: dict, remove: Sequence[str]) -> dict:
     return _rename(new, {n: kept for n, kept in names.items() if n != kept})
 
 
-def diff_specs(old: dict, new: dict, remove: Sequence[str] = ()) -> SpecDiff:
+def _change_refused(name: str, key: str, before: object, after: object, allowed: bool) -> str:
+    text = f"node {name} stays but its {key} would change from {before!r} to {after!r}"
+    if key in FIXED_FIELDS:
+        return f"{text}; the node was placed and started with it: a resize cannot change it"
+    if allowed:
+        return ""
+    return (
+        f"{text}; a resize only adds or removes nodes, unless the service's orquestrator "
+        f"declares it reconfigures {key} (# paas-resize-changes: {key})"
+    )
+
+
+def diff_specs(
+    old: dict, new: dict, remove: Sequence[str] = (), changeable: frozenset[str] = frozenset()
+) -> SpecDiff:
     """What turning ``old`` into ``new`` adds and removes; raise ResizeRefused when a
-    staying node changes, when nodes would both join and leave, or when nothing changes."""
+    staying node changes (but in the ``changeable`` fields that are not FIXED_FIELDS), when
+    nodes would both join and leave, or when nothing changes."""
     if remove:
         new = _named_leavers(old, new, remove)
     added = {n: body for n, body in new["nodes"].items() if n not in old["nodes"]}
     removed = {n: old["nodes"][n] for n in _in_number_order(set(old["nodes"]) - set(new["nodes"]))}
-    changed = [
-        {
-            "field": f"nodes.{name}.{key}",
-            "message": f"node {name} stays but its {key} would change from "
-            f"{body.get(key)!r} to {new['nodes'][name].get(key)!r}; a resize only adds or "
-            "removes nodes",
-        }
+    changes = (
+        (name, key, body.get(key), new["nodes"][name].get(key))
         for name, body in old["nodes"].items()
         if name in new["nodes"]
         for key in sorted(set(body) | set(new["nodes"][name]))
         if body.get(key) != new["nodes"][name].get(key)
+    )
+    changed = [
+        {"field": f"nodes.{name}.{key}", "message": message}
+        for name, key, before, after in changes
+        if (message := _change_refused(name, key, before, after, key in changeable))
     ]
     if changed:
         raise ResizeRefused(changed)

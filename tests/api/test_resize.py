@@ -171,6 +171,49 @@ def test_scale_out_then_in_by_the_step(stack, client, admin):
     assert "decommission node0 ['node0'] 3 -> 2" in said
 
 
+def test_a_declared_field_of_the_staying_nodes_changes_with_the_resize(app, client, admin):
+    """The orquestrator says its resize actions reconfigure ``tags``: a resize may change
+    them on the staying nodes too, and they are the nodes' own once it is done."""
+    tagged = TEMPLATE.replace(
+        '"services": ["worker"]', '"services": ["worker"], "tags": ["{{ opts[\'tag\'] }}"]'
+    )
+    options = {**OPTIONS, "optional": {**OPTIONS["optional"], "tag": "old"}}
+    options["descriptions"] = {**OPTIONS["descriptions"], "tag": "every node's tag"}
+    script = ORQUESTRATOR.replace("# paas-actions:", "# paas-resize-changes: tags\n# paas-actions:")
+    add_service(client, admin, "tagged", "1", template=tagged, options=options, orquestrator=script)
+    net = {"name": "demo", "cidr": "10.77.0.0/24"}
+    assert client.post(f"{API}/networks", json=net, headers=admin).status_code == 201
+    for i in range(4):
+        host = {
+            "name": f"h{i}",
+            "address": f"127.0.0.{i + 1}",
+            "cpu": 4,
+            "mem": 4096,
+            "disks": [{"name": "sdb", "type": "hdd", "size": 100}],
+            "networks": ["demo"],
+        }
+        assert client.post(f"{API}/hosts", json=host, headers=admin).status_code == 201
+    rt = app.extensions["paas"]
+    instance_id = launch(client, admin, "tagged", "1", {})["id"]
+    for step in states.LAUNCH_STEPS:
+        STEP_RUNNERS[step](rt, instance_id)
+    answer = patch(client, admin, instance_id, {"options": {"n": 3, "tag": "new"}})
+    assert answer.status_code == 202, answer.get_json()
+    assert resizing.resize(rt, instance_id) == states.RUNNING
+    with rt.db.session() as session:
+        tags = dict(
+            session.execute(
+                select(Node.name, Node.spec).where(Node.instance_id == instance_id)
+            ).all()
+        )
+    assert {name: spec["tags"] for name, spec in tags.items()} == {
+        "node0": ["new"],
+        "node1": ["new"],
+        "node2": ["new"],
+    }
+    assert detail(client, admin, instance_id)["status"] == states.RUNNING
+
+
 def test_a_failed_scale_out_leaves_the_instance_as_it_was(stack, client, admin):
     app, rt = stack, stack.extensions["paas"]
     instance_id = running(app, client, admin, fail="scale-out")

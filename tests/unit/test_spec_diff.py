@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from bigdata_paas.errors import ResizeRefused
-from bigdata_paas.orquestrator.actions import declared_actions
+from bigdata_paas.orquestrator.actions import declared_actions, declared_changes
 from bigdata_paas.placement import HostView, NodeDemand, NoFit, place
 from bigdata_paas.rendering.spec_diff import diff_specs, group_of, resize_adds
 
@@ -60,6 +60,41 @@ def test_what_a_resize_refuses_names_the_field(old, new, remove, field, words):
     problem = caught.value.problems[0]
     assert problem["field"] == field
     assert words in problem["message"]
+
+
+def with_ports(base: dict, port: int) -> dict:
+    nodes = {n: {**body, "check_ports": [port]} for n, body in base["nodes"].items()}
+    return {**base, "nodes": nodes}
+
+
+def test_a_staying_node_changes_only_in_what_the_service_declares():
+    old, new = with_ports(spec(slaves=2), 22), with_ports(spec(slaves=3), 2222)
+    with pytest.raises(ResizeRefused) as refused:
+        diff_specs(old, new)
+    fields = {p["field"] for p in refused.value.problems}
+    assert fields == {
+        "nodes.master0.check_ports",
+        "nodes.slave0.check_ports",
+        "nodes.slave1.check_ports",
+    }
+    assert "# paas-resize-changes: check_ports" in refused.value.problems[0]["message"]
+    diff = diff_specs(old, new, changeable=frozenset({"check_ports"}))
+    assert list(diff.added) == ["slave2"]
+    assert diff.spec["nodes"]["slave0"]["check_ports"] == [2222]
+
+
+def test_what_a_node_was_placed_with_never_changes_even_when_declared():
+    with pytest.raises(ResizeRefused) as refused:
+        diff_specs(spec(slaves=2), spec(slaves=3, slave_cpu=4), changeable=frozenset({"cpu"}))
+    assert {p["field"] for p in refused.value.problems} == {"nodes.slave0.cpu", "nodes.slave1.cpu"}
+    assert "cannot change it" in refused.value.problems[0]["message"]
+
+
+def test_declared_changes_come_from_a_comment_near_the_top():
+    script = "#!/bin/sh\n# paas-actions: scale-out\n# paas-resize-changes: check_ports, tags\n"
+    assert declared_changes(script) == {"check_ports", "tags"}
+    assert declared_changes("#!/bin/sh\n" + "\n" * 50 + "# paas-resize-changes: tags\n") == set()
+    assert declared_changes(None) == set()
 
 
 def test_groups_are_names_without_their_number():

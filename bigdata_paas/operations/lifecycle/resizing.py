@@ -178,7 +178,12 @@ def _finish_scale_in(rt: Runtime, instance_id: str, plan: dict, how: str) -> str
 
 
 def _commit_spec(session, instance_id: str, plan: dict, message: str) -> bool:
-    """The new spec is the instance's: running again on it."""
+    """The new spec is the instance's: running again on it (the staying nodes with the
+    fields the service let the resize change)."""
+    nodes = plan["spec"]["nodes"]
+    for node in session.scalars(select(Node).where(Node.instance_id == instance_id)):
+        if node.name in nodes and node.name not in plan["added"] and node.spec != nodes[node.name]:
+            node.spec = nodes[node.name]
     return advance(
         session,
         instance_id,
