@@ -88,7 +88,7 @@ def test_pip_install_gives_a_paas_command_and_only_the_package(installed, tmp_pa
     script = installed.venv / "bin" / "paas"
     assert script.exists()
     assert installed.added == {"bigdata_paas", "bigdata_paas-0.1.0.dist-info"}
-    assert (installed.site / "bigdata_paas" / "client" / "cli.py").exists()
+    assert (installed.site / "bigdata_paas" / "client" / "cli" / "__init__.py").exists()
     dist_info = installed.site / "bigdata_paas-0.1.0.dist-info"
     entry_points = (dist_info / "entry_points.txt").read_text()
     assert "paas = bigdata_paas.client.cli:main" in entry_points
