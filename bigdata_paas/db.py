@@ -103,7 +103,14 @@ class Database:
                 raise DatabaseUnavailable() from error
             raise
         finally:
-            session.close()
+            try:
+                session.close()
+            except exc.SQLAlchemyError as error:
+                # The work is done (or has its own error on the way out): a connection that
+                # died as it was given back costs nothing but itself, which the pool drops.
+                if not unreachable(error):
+                    raise
+                log.warning("database connection lost on close: %s", str(error).partition("\n")[0])
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -10,6 +10,7 @@ steps as transient failures), and nothing is allocated twice.
 
 from __future__ import annotations
 
+import json
 import sys
 import threading
 import time
@@ -218,6 +219,13 @@ def test_postgresql_restart_during_200_launches_is_503s_then_all_good(pg_cluster
 
 
 def unhandled(output: str) -> str:
-    """The web's log from its first "unhandled error" on (the traceback of a 500)."""
-    at = output.find("unhandled error")
-    return output[at : at + 6000] if at >= 0 else "no unhandled error logged"
+    """The traceback of the web's first "unhandled error" (a 500), from its JSON log line (or
+    the text that follows it, with PAAS_LOG_FORMAT=text)."""
+    for line in output.splitlines():
+        if "unhandled error" in line:
+            try:
+                return json.loads(line).get("exc_info") or line
+            except ValueError:
+                at = output.find(line)
+                return output[at : at + 6000]
+    return "no unhandled error logged"
