@@ -53,6 +53,12 @@ def stack(app, client, admin):
     add_service(
         client, admin, "grid", "1", template=TEMPLATE, options=OPTIONS, orquestrator=ORQUESTRATOR
     )
+    add_inventory(client, admin)
+    return app
+
+
+def add_inventory(client, admin) -> None:
+    """The ``demo`` network and four hosts of 4 cores on it."""
     net = {"name": "demo", "cidr": "10.77.0.0/24"}
     assert client.post(f"{API}/networks", json=net, headers=admin).status_code == 201
     for i in range(4):
@@ -65,7 +71,6 @@ def stack(app, client, admin):
             "networks": ["demo"],
         }
         assert client.post(f"{API}/hosts", json=host, headers=admin).status_code == 201
-    return app
 
 
 def running(app, client, headers, **options) -> str:
@@ -181,18 +186,7 @@ def test_a_declared_field_of_the_staying_nodes_changes_with_the_resize(app, clie
     options["descriptions"] = {**OPTIONS["descriptions"], "tag": "every node's tag"}
     script = ORQUESTRATOR.replace("# paas-actions:", "# paas-resize-changes: tags\n# paas-actions:")
     add_service(client, admin, "tagged", "1", template=tagged, options=options, orquestrator=script)
-    net = {"name": "demo", "cidr": "10.77.0.0/24"}
-    assert client.post(f"{API}/networks", json=net, headers=admin).status_code == 201
-    for i in range(4):
-        host = {
-            "name": f"h{i}",
-            "address": f"127.0.0.{i + 1}",
-            "cpu": 4,
-            "mem": 4096,
-            "disks": [{"name": "sdb", "type": "hdd", "size": 100}],
-            "networks": ["demo"],
-        }
-        assert client.post(f"{API}/hosts", json=host, headers=admin).status_code == 201
+    add_inventory(client, admin)
     rt = app.extensions["paas"]
     instance_id = launch(client, admin, "tagged", "1", {})["id"]
     for step in states.LAUNCH_STEPS:
