@@ -1,9 +1,10 @@
 """The queue seen through /metrics while launches come and go (bench/load.py's scenario, small).
 
 Hosts for 10 one-node instances, 25 launches, a real worker: scrapes of ``GET /metrics`` see
-``paas_queued_instances`` rise to the 15 that do not fit, with an oldest wait, then fall back to
-0 as the running instances are destroyed wave after wave, while ``paas_launches_total`` says 25
-and the launch-to-running histogram counts every instance that ran.
+``paas_queued_instances`` rise to (at least) the 15 that do not fit, with an oldest wait, then
+fall back to 0 as the running instances are destroyed wave after wave, while
+``paas_launches_total`` says 25 and the launch-to-running histogram counts every instance that
+ran.
 """
 
 from __future__ import annotations
@@ -104,7 +105,8 @@ def test_the_queued_gauge_rises_and_falls_back(app, client, admin, worker):
     assert empty["paas_queue_oldest_wait_seconds"] == 0
     assert empty["paas_launches_total"] == LAUNCHES
     assert empty["paas_launch_to_running_seconds_count"] == LAUNCHES
-    # the scrapes saw it rise to the full queue and come back down
+    # the scrapes saw it rise to the full queue and come back down; on a busy machine more
+    # launches may wait in the queue at once before the schedule steps place the first ten
     peak = seen.index(max(seen))
-    assert max(seen) == LAUNCHES - CAPACITY, seen
+    assert LAUNCHES - CAPACITY <= max(seen) <= LAUNCHES, seen
     assert seen[0] == 0 and 0 in seen[peak:], seen
