@@ -40,9 +40,13 @@ def test_admin_launches_gluster_from_the_console_and_a_user_sees_none_of_it(
     browser,
     tmp_path,
 ):
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    # live updates replace elements: one found just before it was replaced is looked up again
+    STALE = (StaleElementReferenceException,)
 
     site = live_stack.api.split("/bigdata/")[0]
     load_demo_inventory(live_stack, node_pool(), tmp_path)
@@ -53,7 +57,7 @@ def test_admin_launches_gluster_from_the_console_and_a_user_sees_none_of_it(
         "every agent's first report",
         timeout=90,
     )
-    wait = WebDriverWait(browser, 20)
+    wait = WebDriverWait(browser, 20, ignored_exceptions=STALE)
 
     def text(css: str) -> str:
         return browser.find_element(By.CSS_SELECTOR, css).text
@@ -105,7 +109,7 @@ def test_admin_launches_gluster_from_the_console_and_a_user_sees_none_of_it(
     instance_url = browser.current_url
     # a marker the page would lose on a reload: the page must get to running by itself
     browser.execute_script("window.sameLoad = true")
-    WebDriverWait(browser, PATIENCE).until(
+    WebDriverWait(browser, PATIENCE, ignored_exceptions=STALE).until(
         lambda d: d.find_element(By.ID, "instance-status").text in ("running", "failed")
     )
     assert text("#instance-status") == "running", text("#instance-header")
@@ -115,7 +119,9 @@ def test_admin_launches_gluster_from_the_console_and_a_user_sees_none_of_it(
     events = text("#events")
     for status in ("pending", "prepared", "submitted", "queued", "scheduled", "running"):
         assert status in events, events
-    WebDriverWait(browser, 20).until(lambda d: "start" in d.find_element(By.ID, "logs").text)
+    WebDriverWait(browser, 20, ignored_exceptions=STALE).until(
+        lambda d: "start" in d.find_element(By.ID, "logs").text
+    )
     screenshot(browser, "instance")
 
     # the list shows it running; on a narrow screen nothing overflows sideways
@@ -143,11 +149,15 @@ def test_admin_launches_gluster_from_the_console_and_a_user_sees_none_of_it(
     WebDriverWait(browser, 5).until(ec.alert_is_present()).accept()
     wait.until(lambda d: d.find_element(By.ID, "instance-status").text != "running")
     browser.switch_to.window(list_tab)
-    WebDriverWait(browser, PATIENCE).until(lambda d: text(row) == "destroyed")
+    WebDriverWait(browser, PATIENCE, ignored_exceptions=STALE).until(
+        lambda d: text(row) == "destroyed"
+    )
     assert browser.execute_script("return window.sameLoad") is True
     browser.close()
     browser.switch_to.window(page_tab)
-    WebDriverWait(browser, PATIENCE).until(lambda d: text("#instance-status") == "destroyed")
+    WebDriverWait(browser, PATIENCE, ignored_exceptions=STALE).until(
+        lambda d: text("#instance-status") == "destroyed"
+    )
     assert "destroyed" in text("#events")
     assert not browser.find_elements(By.ID, "destroy")
     screenshot(browser, "instance-destroyed")
