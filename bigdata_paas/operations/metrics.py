@@ -8,7 +8,7 @@ So one read here gives plain figures, and api/metrics.py only names them for Pro
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -55,7 +55,7 @@ class Figures:
 
 def read(rt: Runtime, now: datetime | None = None) -> Figures:
     """Every figure of ``/metrics`` in one database session (read only)."""
-    now = _aware(now or utcnow())
+    now = now or utcnow()
     with rt.db.session() as session:
         figures = Figures(
             instances=_instances(session),
@@ -72,7 +72,7 @@ def read(rt: Runtime, now: datetime | None = None) -> Figures:
         ).one()
         session.rollback()
     figures.queued = queued
-    figures.oldest_queued_wait = max((now - _aware(oldest)).total_seconds(), 0.0) if oldest else 0.0
+    figures.oldest_queued_wait = max((now - oldest).total_seconds(), 0.0) if oldest else 0.0
     return figures
 
 
@@ -112,7 +112,7 @@ def _hosts(session: Session, now: datetime) -> list[HostFigures]:
             disks=disks.get(host.id, 0),
             disks_allocated=held.get(host.id, 0),
             agent_age=(
-                max((now - _aware(host.agent_seen_at)).total_seconds(), 0.0)
+                max((now - host.agent_seen_at).total_seconds(), 0.0)
                 if host.agent_seen_at is not None
                 else None
             ),
@@ -147,8 +147,4 @@ def _launch_to_running(session: Session) -> list[float]:
             first_running, first_running.c.instance_id == Instance.id
         )
     )
-    return [max((_aware(at) - _aware(created)).total_seconds(), 0.0) for created, at in rows]
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+    return [max((at - created).total_seconds(), 0.0) for created, at in rows]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -38,17 +38,12 @@ def new_token() -> str:
     return secrets.token_urlsafe(32)
 
 
-def _aware(moment: datetime | None) -> datetime | None:
-    """SQLite gives timestamps back without their zone; they are always UTC."""
-    return moment.replace(tzinfo=UTC) if moment and moment.tzinfo is None else moment
-
-
 def refusal(user: User) -> str | None:
     """Why ``user``'s current token is refused now (a disabled user, an expired token), or
     None when it works."""
     if user.disabled:
         return f"user {user.name} is disabled; ask an admin"
-    expires = _aware(user.token_expires_at)
+    expires = user.token_expires_at
     if expires is not None and expires <= utcnow():
         return f"this token expired at {iso(expires)}; ask for a new one"
     return None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import UTC, timedelta
+from datetime import timedelta
 
 from sqlalchemy import or_, select, update
 
@@ -73,7 +73,7 @@ def _sweep(rt: Runtime) -> dict[str, int]:
         ).all()
         session.commit()
     for instance_id, status, started_at, heartbeat_at, attempts in rows:
-        alive = heartbeat_at is not None and _aware(heartbeat_at) >= dead
+        alive = heartbeat_at is not None and heartbeat_at >= dead
         if status == states.SCHEDULED and started_at is not None:
             if alive:
                 continue
@@ -143,10 +143,6 @@ def _claim_stale(rt: Runtime, instance_id: str, status: str, stale, step: str) -
             )
         session.commit()
     return bool(claimed)
-
-
-def _aware(value):
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _release_run_claim(rt: Runtime, instance_id: str, dead) -> bool:
