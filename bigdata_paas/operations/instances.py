@@ -264,12 +264,6 @@ def _plan(
     }
 
 
-def _held(instance: Instance) -> quotas.Usage:
-    return quotas.Usage(
-        1, instance.held_nodes, instance.held_cpu, instance.held_mem, instance.held_disks
-    )
-
-
 def visible_instances(user: Caller):
     query = select(Instance)
     if not user.is_admin:
@@ -441,7 +435,9 @@ def retry_instance(rt: Runtime, user: Caller, instance_id: str) -> dict:
         status, first = states.RETRY_FROM[instance.failed_step]
         step, reason = instance.failed_step, instance.error
         # a failed instance holds nothing: running it again takes its share of the quota back
-        quotas.enforce(session, rt.config, instance.user_id, _held(instance))
+        quotas.enforce(
+            session, rt.config, instance.user_id, quotas.Usage.held_by_instance(instance)
+        )
         if not advance(
             session,
             instance.id,

@@ -24,6 +24,7 @@ from bigdata_paas import states
 from bigdata_paas.errors import NotFound, QuotaExceeded, ValidationError
 from bigdata_paas.models import Instance, Setting, User
 from bigdata_paas.operations import audit
+from bigdata_paas.rendering.spec import node_totals
 from bigdata_paas.runtime import Runtime
 from bigdata_paas.settings import Config
 
@@ -47,37 +48,33 @@ class Usage:
     def as_dict(self) -> dict[str, int]:
         return dataclasses.asdict(self)
 
+    def held_columns(self) -> dict[str, Any]:
+        """The ``held_*`` columns of an instance that holds this (for an UPDATE)."""
+        return {
+            "held_nodes": self.nodes,
+            "held_cpu": self.cpu,
+            "held_mem": self.mem,
+            "held_disks": self.disks,
+        }
+
+    @classmethod
+    def held_by_instance(cls, instance: Instance) -> Usage:
+        """What ``instance`` holds while it is live: itself and what it recorded."""
+        return cls(
+            1, instance.held_nodes, instance.held_cpu, instance.held_mem, instance.held_disks
+        )
+
 
 def usage_of_spec(spec: dict, *, instances: int = 1) -> Usage:
     """What the nodes of a rendered, validated spec ask for (one instance by default)."""
-    nodes = list((spec.get("nodes") or {}).values())
-    return Usage(
-        instances=instances,
-        nodes=len(nodes),
-        cpu=sum(int(n.get("cpu") or 0) for n in nodes),
-        mem=sum(int(n.get("mem") or 0) for n in nodes),
-        disks=sum(len(n.get("disks") or {}) for n in nodes),
-    )
+    return Usage(instances=instances, **node_totals((spec.get("nodes") or {}).values()))
 
 
 def hold(instance: Instance, usage: Usage) -> None:
     """Record on ``instance`` what it counts against its owner's quota (a launch's spec, or
     the spec a resize moves it to)."""
-    instance.held_nodes = usage.nodes
-    instance.held_cpu = usage.cpu
-    instance.held_mem = usage.mem
-    instance.held_disks = usage.disks
-
-
-def held_columns(spec: dict) -> dict[str, Any]:
-    """The ``held_*`` column values of an instance that runs ``spec`` (for an UPDATE)."""
-    usage = usage_of_spec(spec)
-    return {
-        "held_nodes": usage.nodes,
-        "held_cpu": usage.cpu,
-        "held_mem": usage.mem,
-        "held_disks": usage.disks,
-    }
+    for column, value in usage.held_columns().items():
+        setattr(instance, column, value)
 
 
 def held_by(session: Session, user_id: int) -> Usage:

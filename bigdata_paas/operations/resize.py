@@ -186,7 +186,7 @@ def _begin(
     # Over quota is refused before anything changes; joining nodes count from now on (they
     # hold their allocations), leaving nodes until they are gone.
     quotas.enforce(session, rt.config, instance.user_id, quotas.Usage(**resize_adds(diff)))
-    held: dict[str, Any] = quotas.held_columns(diff.spec) if diff.added else {}
+    held = quotas.usage_of_spec(diff.spec).held_columns() if diff.added else {}
     if not advance(
         session,
         instance.id,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import copy
 import ipaddress
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from bigdata_paas.errors import SpecError
@@ -273,6 +273,17 @@ def _validate(spec: Any, max_nodes: int) -> dict[str, Any]:
             result[key] = copy.deepcopy(value)
     result.setdefault("services", clean_services)
     return result
+
+
+def node_totals(nodes: Iterable[dict[str, Any]]) -> dict[str, int]:
+    """What validated nodes ask for together: how many, their cores, memory (MB) and disks."""
+    nodes = list(nodes)
+    return {
+        "nodes": len(nodes),
+        "cpu": sum(n["cpu"] for n in nodes),
+        "mem": sum(n["mem"] for n in nodes),
+        "disks": sum(len(n.get("disks") or {}) for n in nodes),
+    }
 
 
 def node_roles(spec: dict[str, Any]) -> dict[str, list[str]]:

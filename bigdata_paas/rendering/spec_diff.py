@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bigdata_paas.errors import ResizeRefused
+from bigdata_paas.rendering.spec import node_totals
 
 _NUMBERED = re.compile(r"^(.*?)(\d+)$")
 #: what a node was placed or started with: no declaration lets a resize change these
@@ -167,9 +168,4 @@ def resize_adds(diff: SpecDiff) -> dict[str, int]:
     A scale-out's figures are positive (what the quota check weighs); a scale-in's are
     negative (what it gives back)."""
     sign, nodes = (1, diff.added.values()) if diff.added else (-1, diff.removed.values())
-    return {
-        "nodes": sign * len(nodes),
-        "cpu": sign * sum(n["cpu"] for n in nodes),
-        "mem": sign * sum(n["mem"] for n in nodes),
-        "disks": sign * sum(len(n.get("disks") or {}) for n in nodes),
-    }
+    return {what: sign * amount for what, amount in node_totals(nodes).items()}

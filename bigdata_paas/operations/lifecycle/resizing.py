@@ -196,7 +196,7 @@ def _commit_spec(session, instance_id: str, plan: dict, message: str) -> bool:
         spec=plan["spec"],
         resize=None,
         heartbeat_at=None,
-        **quotas.held_columns(plan["spec"]),
+        **quotas.usage_of_spec(plan["spec"]).held_columns(),
     )
 
 
@@ -246,7 +246,7 @@ def undo_placed(rt: Runtime, instance_id: str, why: str) -> str:
             source=states.UPDATING,
             resize=None,
             heartbeat_at=None,
-            **quotas.held_columns(instance.spec or {}),
+            **quotas.usage_of_spec(instance.spec or {}).held_columns(),
         )
         session.commit()
     return states.RUNNING
