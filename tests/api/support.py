@@ -123,3 +123,18 @@ TINY_OPTIONS = {
     "descriptions": {"n": "number of nodes", "cpu": "cores per node"},
 }
 TINY_ORQUESTRATOR = "# paas-actions: scale-out decommission\nimport sys\nprint(sys.argv)\n"
+
+
+def add_tiny(
+    client, headers, *, options: dict = TINY_OPTIONS, orquestrator: str = TINY_ORQUESTRATOR
+) -> None:
+    """Register ``tiny/1`` (TINY_TEMPLATE) with these options and orquestrator."""
+    add_service(
+        client,
+        headers,
+        "tiny",
+        "1",
+        template=TINY_TEMPLATE,
+        options=options,
+        orquestrator=orquestrator,
+    )

@@ -18,16 +18,7 @@ from sqlalchemy import event as sa_event
 
 from bigdata_paas.client.sse import parse
 from tests.api.streaming import Follower, log_line, record
-from tests.api.support import (
-    API,
-    TINY_OPTIONS,
-    TINY_ORQUESTRATOR,
-    TINY_TEMPLATE,
-    add_service,
-    check_response,
-    error_of,
-    launch,
-)
+from tests.api.support import API, add_tiny, check_response, error_of, launch
 from tests.conftest import base_env, wait_until
 
 
@@ -62,15 +53,7 @@ def follow(app, raw):
 def raw(app, admin) -> Iterator[FlaskClient]:
     """A client that leaves bodies unread (a stream is read by a Follower), with `tiny 1`."""
     client = FlaskClient(app)
-    add_service(
-        client,
-        admin,
-        "tiny",
-        "1",
-        template=TINY_TEMPLATE,
-        options=TINY_OPTIONS,
-        orquestrator=TINY_ORQUESTRATOR,
-    )
+    add_tiny(client, admin)
     yield client
     app.extensions["feeds"].close(wait=30)  # the poller stops before the database goes
 

@@ -10,22 +10,14 @@ from bigdata_paas import states
 from bigdata_paas.models import Host, Instance
 from bigdata_paas.operations import lifecycle
 from bigdata_paas.operations.lifecycle import running
-from tests.api.support import API, TINY_OPTIONS, TINY_ORQUESTRATOR, TINY_TEMPLATE, add_service
+from tests.api.support import API, add_tiny
 from tests.api.support import launch as launch_instance
 
 
 def test_a_run_attempt_that_lost_its_claim_leaves_the_running_instance_alone(
     app, client, admin, monkeypatch
 ):
-    add_service(
-        client,
-        admin,
-        "tiny",
-        "1",
-        template=TINY_TEMPLATE,
-        options=TINY_OPTIONS,
-        orquestrator=TINY_ORQUESTRATOR,
-    )
+    add_tiny(client, admin)
     host = {"name": "h1", "address": "127.0.0.1", "cpu": 4, "mem": 4096}
     assert client.post(f"{API}/hosts", json=host, headers=admin).status_code == 201
     rt = app.extensions["paas"]

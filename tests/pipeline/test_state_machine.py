@@ -22,7 +22,7 @@ from bigdata_paas.operations import instances as instance_ops
 from bigdata_paas.operations import lifecycle
 from bigdata_paas.operations import resize as resize_ops
 from bigdata_paas.operations.lifecycle import agents, queueing, resizing, steps, transitions
-from tests.api.support import API, TINY_TEMPLATE, add_service, launch
+from tests.api.support import API, TINY_TEMPLATE, add_tiny, launch
 
 OPTIONS = {
     "required": {"n": 1},
@@ -61,15 +61,7 @@ def recorded(monkeypatch) -> set[tuple[str, str, str]]:
 
 @pytest.fixture
 def stack(app, client, admin):
-    add_service(
-        client,
-        admin,
-        "tiny",
-        "1",
-        template=TINY_TEMPLATE,
-        options=OPTIONS,
-        orquestrator=ORQUESTRATOR,
-    )
+    add_tiny(client, admin, options=OPTIONS, orquestrator=ORQUESTRATOR)
     host = {"name": "h1", "address": "127.0.0.1", "cpu": 8, "mem": 8192}
     assert client.post(f"{API}/hosts", json=host, headers=admin).status_code == 201
     return app

@@ -8,7 +8,7 @@ from bigdata_paas import states
 from bigdata_paas.messaging import publish as publishing
 from bigdata_paas.operations import lifecycle
 from bigdata_paas.operations.lifecycle import queueing, running
-from tests.api.support import API, TINY_OPTIONS, TINY_ORQUESTRATOR, TINY_TEMPLATE, add_service
+from tests.api.support import API, add_tiny
 from tests.api.support import launch as launch_instance
 
 
@@ -29,15 +29,7 @@ def sent(monkeypatch) -> list[str]:
 @pytest.fixture
 def full(app, client, admin):
     """A host of 4 cores, four 1-core instances placed on it and a fifth one queued."""
-    add_service(
-        client,
-        admin,
-        "tiny",
-        "1",
-        template=TINY_TEMPLATE,
-        options=TINY_OPTIONS,
-        orquestrator=TINY_ORQUESTRATOR,
-    )
+    add_tiny(client, admin)
     host = {"name": "h1", "address": "127.0.0.1", "cpu": 4, "mem": 8192}
     assert client.post(f"{API}/hosts", json=host, headers=admin).status_code == 201
     rt = app.extensions["paas"]

@@ -35,6 +35,7 @@ from tests.api.support import (
     TINY_ORQUESTRATOR,
     TINY_TEMPLATE,
     add_service,
+    add_tiny,
     error_of,
     launch,
 )
@@ -204,15 +205,7 @@ def world(security_app, security_client, new_user) -> World:
     alice, alice_headers = new_user("alice")
     bob, bob_headers = new_user("bob")
     client = security_client
-    add_service(
-        client,
-        admin,
-        "tiny",
-        "1",
-        template=TINY_TEMPLATE,
-        options=TINY_OPTIONS,
-        orquestrator=TINY_ORQUESTRATOR,
-    )
+    add_tiny(client, admin)
     load_example_hosts(client, admin)
     lan = {"name": "lan", "cidr": "10.1.0.0/24"}
     assert client.post(f"{API}/networks", json=lan, headers=admin).status_code == 201
