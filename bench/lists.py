@@ -30,8 +30,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-ADMIN = "bench-admin-token-0123456789abcdef"
-PG_ADMIN = os.environ.get("PAAS_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+from bench.pipeline import ADMIN, PG_ADMIN, percentile  # noqa: E402
+
 API = "/bigdata/api/v1"
 USERS = 50
 SERVICES = (("cdh", "5.7.2"), ("gluster", "3.7.11"), ("cassandra", "3.11"))
@@ -46,11 +46,6 @@ STATUSES = (
     "prepared",
     "scheduled",
 )
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]
 
 
 def fill(rt, count: int) -> dict[str, str]:
