@@ -14,9 +14,9 @@ from bigdata_paas.operations.users import authenticate
 
 #: endpoints that answer without a token
 PUBLIC_ENDPOINTS = {"health.health", "health.livez", "health.readyz", "static"}
-#: endpoints a browser opens: answer 401 with a Basic challenge so the browser asks for it
 #: endpoints that also take the metrics token (``PAAS_METRICS_TOKEN``), which is no user's
 METRICS_ENDPOINTS = {"metrics.metrics"}
+#: endpoints a browser opens: answer 401 with a Basic challenge so the browser asks for it
 BROWSER_ENDPOINTS = {"api-docs.openapi_json", "api-docs.openapi_swagger_ui", "docs_assets.asset"}
 
 
