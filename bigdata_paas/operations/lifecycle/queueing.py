@@ -20,6 +20,8 @@ log = logging.getLogger(__name__)
 
 #: queued instances one pass over the queue looks at, oldest first
 QUEUE_PASS_LIMIT = 1000
+#: the order queued instances are tried in: the oldest first (ties by id)
+QUEUE_ORDER = (Instance.queued_at, Instance.id)
 
 
 class QueuePass:
@@ -56,7 +58,7 @@ class QueuePass:
                 )
             )
         waiting = self.session.execute(
-            query.order_by(Instance.queued_at, Instance.id).limit(QUEUE_PASS_LIMIT)
+            query.order_by(*QUEUE_ORDER).limit(QUEUE_PASS_LIMIT)
         ).all()
         if until is not None and all(row.id != last for row in waiting):
             # Beyond the limit: it is still tried, after the oldest ones.
