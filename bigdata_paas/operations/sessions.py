@@ -3,6 +3,7 @@ with, never the token, and is only as good as that token is now."""
 
 from __future__ import annotations
 
+from bigdata_paas.errors import Unauthorized
 from bigdata_paas.operations.users import Caller, authenticate, caller_by_digest, hash_token
 from bigdata_paas.runtime import Runtime
 
@@ -19,4 +20,7 @@ def session_caller(rt: Runtime, digest: str) -> Caller | None:
     the sign-in, expired or revoked, or a user disabled, ends the session."""
     if not isinstance(digest, str) or len(digest) != 64:
         return None
-    return caller_by_digest(rt, digest)
+    try:
+        return caller_by_digest(rt, digest)
+    except Unauthorized:  # signed out: the sign-in page says why when the token is sent again
+        return None

@@ -54,22 +54,20 @@ def authenticate(rt: Runtime, token: str) -> Caller | None:
     disabled user or an expired one."""
     if not token or len(token) > 256:
         return None
+    return caller_by_digest(rt, hash_token(token))
+
+
+def caller_by_digest(rt: Runtime, digest: str) -> Caller | None:
+    """The user whose current token has ``digest`` (what is stored of a token), or None;
+    raise Unauthorized naming why for a disabled user or an expired token."""
     with rt.db.session() as session:
-        user = session.scalar(select(User).where(User.token_hash == hash_token(token)))
+        user = session.scalar(select(User).where(User.token_hash == digest))
         if user is None:
             return None
         reason = refusal(user)
         if reason:
             raise Unauthorized(reason)
         return Caller(user.id, user.name, user.role)
-
-
-def caller_by_digest(rt: Runtime, digest: str) -> Caller | None:
-    """The user whose current token has ``digest``, while that token works (a session that
-    keeps the digest, not the token, ends when the user is disabled or the token expires)."""
-    with rt.db.session() as session:
-        user = session.scalar(select(User).where(User.token_hash == digest))
-        return Caller(user.id, user.name, user.role) if user and not refusal(user) else None
 
 
 def create_user(rt: Runtime, name: str, role: str = "user", *, actor: str = "admin") -> dict:

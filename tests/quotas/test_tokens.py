@@ -8,7 +8,8 @@ import pytest
 from sqlalchemy import update
 
 from bigdata_paas.models import User, utcnow
-from bigdata_paas.operations.users import caller_by_digest, ensure_admin, hash_token
+from bigdata_paas.operations.sessions import session_caller
+from bigdata_paas.operations.users import ensure_admin, hash_token
 from tests.api.support import API, error_of, launch, problem_fields
 from tests.conftest import ADMIN_TOKEN, bearer
 from tests.security.support import assert_unchanged, db_state
@@ -149,9 +150,9 @@ def test_a_digest_names_its_user_only_while_the_token_works(app, client, admin, 
     rt = app.extensions["paas"]
     alice = make_user("alice")
     digest = hash_token(alice["Authorization"].removeprefix("Bearer "))
-    assert caller_by_digest(rt, digest).name == "alice"
+    assert session_caller(rt, digest).name == "alice"
     client.patch(f"{API}/users/alice", json={"disabled": True}, headers=admin)
-    assert caller_by_digest(rt, digest) is None
+    assert session_caller(rt, digest) is None
     client.patch(f"{API}/users/alice", json={"disabled": False}, headers=admin)
     with rt.db.session() as session:
         session.execute(
@@ -160,4 +161,4 @@ def test_a_digest_names_its_user_only_while_the_token_works(app, client, admin, 
             .values(token_expires_at=utcnow() - timedelta(seconds=1))
         )
         session.commit()
-    assert caller_by_digest(rt, digest) is None
+    assert session_caller(rt, digest) is None
