@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import inspect
 import logging
 import re
 import sys
@@ -137,15 +138,27 @@ def _add_request_id(headers: dict | None = None, **_kwargs) -> None:
 _TASK_TOKENS: contextvars.ContextVar[list | None] = contextvars.ContextVar("tokens", default=None)
 
 
-def _bind_task(task_id=None, task=None, args=None, **_kwargs) -> None:
+def _instance_id(task, args, kwargs) -> str | None:
+    """The task's argument named ``instance_id``, if it has one (an agent's report names a
+    host first: that is no instance)."""
+    try:
+        # the parameters Celery checks a call against (``Task.typing``): the task's own, not
+        # those of what its retry wrapper or a step decorator wraps
+        signature = inspect.signature(task.__header__)
+        value = signature.bind_partial(*(args or ()), **(kwargs or {})).arguments.get("instance_id")
+    except (AttributeError, TypeError, ValueError):
+        return None
+    return value if isinstance(value, str) else None
+
+
+def _bind_task(task_id=None, task=None, args=None, kwargs=None, **_kwargs) -> None:
     name = getattr(task, "name", None) or ""
     request_id = getattr(getattr(task, "request", None), HEADER, None)
-    instance_id = args[0] if args and isinstance(args[0], str) else None
     values = {
         "request_id": request_id if request_id and REQUEST_ID.fullmatch(request_id) else None,
         "task": name,
         "step": name.partition(".")[2] or None,
-        "instance_id": instance_id if name.startswith("pipeline.") else None,
+        "instance_id": _instance_id(task, args, kwargs),
     }
     _TASK_TOKENS.set([(_CONTEXT[n], _CONTEXT[n].set(v)) for n, v in values.items()])
 

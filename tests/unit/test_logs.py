@@ -77,3 +77,27 @@ def test_a_published_message_carries_the_request_id_of_its_context():
     with logs.bound(request_id="req-12345678"):
         logs._add_request_id(headers=headers)
     assert headers == {logs.HEADER: "req-12345678"}
+
+
+@pytest.mark.parametrize(
+    ("task_name", "args", "kwargs", "expected"),
+    [
+        ("pipeline.prepare", ("i-prepare",), {}, "i-prepare"),
+        ("pipeline.resize", (), {"instance_id": "i-resize"}, "i-resize"),
+        ("pipeline.node_report", ("node01", "i-node", "gluster0", "running"), {}, "i-node"),
+        ("pipeline.agent_report", ("node01", {"nodes": []}), {}, None),
+        ("pipeline.sweep", (), {}, None),
+    ],
+)
+def test_a_task_binds_the_argument_named_instance_id(task_name, args, kwargs, expected):
+    """By the task's own parameters: an agent's report, whose first argument is a host name,
+    names no instance."""
+    from bigdata_paas.worker import celery_app
+
+    task = celery_app.tasks[task_name]
+    logs._bind_task(task=task, args=args, kwargs=kwargs)
+    try:
+        assert logs.current("instance_id") == expected
+        assert logs.current("step") == task_name.partition(".")[2]
+    finally:
+        logs._unbind_task()

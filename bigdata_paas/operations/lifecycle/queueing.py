@@ -57,9 +57,7 @@ class QueuePass:
                     and_(Instance.queued_at == queued_at, Instance.id <= last),
                 )
             )
-        waiting = self.session.execute(
-            query.order_by(*QUEUE_ORDER).limit(QUEUE_PASS_LIMIT)
-        ).all()
+        waiting = self.session.execute(query.order_by(*QUEUE_ORDER).limit(QUEUE_PASS_LIMIT)).all()
         if until is not None and all(row.id != last for row in waiting):
             # Beyond the limit: it is still tried, after the oldest ones.
             waiting = [*waiting, *self.session.execute(queued.where(Instance.id == last))]
