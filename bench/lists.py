@@ -57,7 +57,7 @@ def fill(rt, count: int) -> dict[str, str]:
 
     tokens = {}
     for i in range(USERS):
-        tokens[f"user{i}"] = create_user(rt, f"user{i}")["token"]
+        tokens[f"user{i}"] = create_user(rt, f"user{i}", actor="admin")["token"]
     with rt.db.session() as session:
         user_ids = list(session.scalars(select(User.id).where(User.role == "user")))
     now = datetime.now(UTC)

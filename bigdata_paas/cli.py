@@ -18,6 +18,8 @@ from bigdata_paas.settings import Config
 
 #: the migrations ship inside the package: an installed platform finds them without a checkout
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+#: who the audit trail names for what these commands change: whoever runs them on the machine
+OPERATOR = "paas-server"
 
 
 def migrate(database_url: str) -> None:
@@ -159,7 +161,7 @@ def init_cli(app: Flask) -> None:
 
         try:
             user = load(UserIn, {"name": name, "role": role})
-            created = create(runtime(), user["name"], user["role"])
+            created = create(runtime(), user["name"], user["role"], actor=OPERATOR)
         except PaasError as exc:
             raise click.ClickException(exc.message) from None
         click.echo(created["token"])
@@ -204,7 +206,7 @@ def init_cli(app: Flask) -> None:
         for network in networks:
             name = network["name"]
             try:
-                added_network = inventory.add_network(rt, network)
+                added_network = inventory.add_network(rt, network, actor=OPERATOR)
             except Conflict:
                 cidr = inventory.describe_network(rt, name)["cidr"]
                 note = f" as {cidr}, not {network['cidr']}" if cidr != network["cidr"] else ""
@@ -219,7 +221,7 @@ def init_cli(app: Flask) -> None:
         for host in hosts:
             name = host["name"]
             try:
-                added_host = inventory.add_host(rt, host)
+                added_host = inventory.add_host(rt, host, actor=OPERATOR)
             except Conflict:
                 click.echo(f"host {name}: already exists, skipped")
                 skipped["host"] += 1

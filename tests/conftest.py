@@ -102,7 +102,9 @@ def make_user(app):
 
     def make(name: str | None = None, role: str = "user") -> dict[str, str]:
         rt = app.extensions["paas"]
-        return bearer(create_user(rt, name or f"u{uuid.uuid4().hex[:8]}", role)["token"])
+        return bearer(
+            create_user(rt, name or f"u{uuid.uuid4().hex[:8]}", role, actor="admin")["token"]
+        )
 
     return make
 

@@ -29,7 +29,7 @@ def lock_placement(session: Session) -> None:
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PLACEMENT_LOCK})
 
 
-def add_host(rt: Runtime, host: dict, *, actor: str = "admin") -> dict:
+def add_host(rt: Runtime, host: dict, *, actor: str) -> dict:
     """Add a host (a document checked by the caller: the API's and the CLI's ``HostIn``);
     queued instances are tried again."""
     with rt.db.session() as session:
@@ -89,7 +89,7 @@ def host_nodes(session: Session, host: Host) -> list[dict]:
     return [{"instance": n.instance_id, "node": n.name, "cpu": n.cpu, "mem": n.mem} for n in nodes]
 
 
-def update_host(rt: Runtime, name: str, changes: dict, *, actor: str = "admin") -> dict:
+def update_host(rt: Runtime, name: str, changes: dict, *, actor: str) -> dict:
     """Change a host's ``state`` or ``labels`` (checked by the caller: ``HostPatch``); wake
     the queue when capacity may have appeared."""
     with rt.db.session() as session:
@@ -110,7 +110,7 @@ def update_host(rt: Runtime, name: str, changes: dict, *, actor: str = "admin") 
         return host.to_dict()
 
 
-def delete_host(rt: Runtime, name: str, *, actor: str = "admin") -> None:
+def delete_host(rt: Runtime, name: str, *, actor: str) -> None:
     """Remove a host; refused while any node holds resources on it."""
     with rt.db.session() as session:
         host = get_host(session, name)
@@ -126,7 +126,7 @@ def delete_host(rt: Runtime, name: str, *, actor: str = "admin") -> None:
         session.commit()
 
 
-def add_network(rt: Runtime, network: dict, *, actor: str = "admin") -> dict:
+def add_network(rt: Runtime, network: dict, *, actor: str) -> dict:
     """Add an address pool (checked by the caller: ``NetworkIn``); queued instances that
     wait for addresses are tried again."""
     with rt.db.session() as session:
@@ -215,7 +215,7 @@ def expand_reserved(network: Network) -> set[str]:
     return out
 
 
-def delete_network(rt: Runtime, name: str, *, actor: str = "admin") -> None:
+def delete_network(rt: Runtime, name: str, *, actor: str) -> None:
     """Remove a pool that no node uses and no host is attached to."""
     with rt.db.session() as session:
         network = get_network(session, name)

@@ -40,7 +40,7 @@ OPTIONS_UPLOAD_TYPES = ("application/x-www-form-urlencoded",)
 
 
 def register_service(
-    rt: Runtime, name: str, version: str, description: str = "", *, actor: str = "admin"
+    rt: Runtime, name: str, version: str, description: str = "", *, actor: str
 ) -> dict:
     """Add ``name``/``version`` to the catalog; 409 if it exists.
 
@@ -264,7 +264,7 @@ def set_orquestrator(
     raw: bytes,
     timeout: int | None = None,
     *,
-    actor: str = "admin",
+    actor: str,
 ) -> dict:
     """Store the orquestrator (a Python script must at least parse) and its own time limit.
 
@@ -305,7 +305,7 @@ def check_script(raw: bytes) -> str:
     return text
 
 
-def delete_service(rt: Runtime, name: str, version: str, *, actor: str = "admin") -> None:
+def delete_service(rt: Runtime, name: str, version: str, *, actor: str) -> None:
     """Remove a service; refused while a live instance uses it."""
     with rt.db.session() as session:
         service = get_service(session, name, version)

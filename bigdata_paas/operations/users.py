@@ -70,7 +70,7 @@ def caller_by_digest(rt: Runtime, digest: str) -> Caller | None:
         return Caller(user.id, user.name, user.role)
 
 
-def create_user(rt: Runtime, name: str, role: str = "user", *, actor: str = "admin") -> dict:
+def create_user(rt: Runtime, name: str, role: str = "user", *, actor: str) -> dict:
     """Create a user; the answer holds its token, which is shown this once.
 
     ``name`` and ``role`` are checked by the caller (the API's and the CLI's ``UserIn``).

@@ -46,6 +46,8 @@ def shared_user(shared_app):
 
     def make(name: str | None = None, role: str = "user") -> dict[str, str]:
         rt = shared_app.extensions["paas"]
-        return bearer(create_user(rt, name or f"u{uuid.uuid4().hex[:8]}", role)["token"])
+        return bearer(
+            create_user(rt, name or f"u{uuid.uuid4().hex[:8]}", role, actor="admin")["token"]
+        )
 
     return make

@@ -35,6 +35,11 @@ def test_the_demo_inventory_loads_networks_then_hosts(app, client, admin):
     ]
     network = client.get(f"{API}/networks/demo", headers=admin).get_json()
     assert (network["cidr"], network["gateway"]) == ("10.20.0.0/24", "10.20.0.1")
+    # the audit trail names the machine's command line, not the admin's token
+    trail = client.get(f"{API}/audit?per_page=100", headers=admin).get_json()["items"]
+    assert sorted((e["actor"], e["action"]) for e in trail) == [
+        ("paas-server", "host.added")
+    ] * 4 + [("paas-server", "network.added")]
 
     code, output = load(app, path)
     assert code == 0, output

@@ -420,8 +420,8 @@ def test_a_stream_cut_in_the_middle_resumes_with_last_event_id_each_event_once(l
 
 def test_a_users_streams_never_show_another_users_instance(live):
     rt = live.app.extensions["paas"]
-    alice = create_user(rt, "alice-streams", "user")["token"]
-    bob = create_user(rt, "bob-streams", "user")["token"]
+    alice = create_user(rt, "alice-streams", "user", actor="admin")["token"]
+    bob = create_user(rt, "bob-streams", "user", actor="admin")["token"]
     bobs = RawStream(live.port, "/events/stream", bob)
     bobs.read_until(lambda text: "retry:" in text)
     alices = json.loads(live.paas("launch", "pinned/1", "-o", "json", token=alice).stdout)

@@ -54,7 +54,7 @@ def stack(stack_env, tmp_path):
 
 def test_concurrent_launches_stop_exactly_at_the_quota(stack):
     app, port = stack
-    token = create_user(app.extensions["paas"], "alice")["token"]
+    token = create_user(app.extensions["paas"], "alice", actor="admin")["token"]
     quota = call(port, "PUT", "/users/alice/quota", {"instances": QUOTA}, token=ADMIN_TOKEN)
     assert quota.status == 200, quota.body
 
@@ -80,7 +80,7 @@ def test_concurrent_launches_stop_exactly_at_the_quota(stack):
 
 def test_a_rotated_token_is_refused_and_the_audit_lists_each_action_once(stack):
     app, port = stack
-    old = create_user(app.extensions["paas"], "bob")["token"]
+    old = create_user(app.extensions["paas"], "bob", actor="admin")["token"]
     assert call(port, "PUT", "/users/bob/quota", {"cpu": 8}, token=ADMIN_TOKEN).status == 200
     rotated = call(port, "POST", "/users/me/token", {"expires_in": 3600}, token=old)
     assert rotated.status == 201, rotated.body

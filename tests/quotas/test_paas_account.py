@@ -51,7 +51,7 @@ def test_me_quota_and_a_rotated_token_saved_where_login_saved_it(server, tmp_pat
     app, port = server
     home = tmp_path / "config"
     url = f"http://127.0.0.1:{port}"
-    token = create_user(app.extensions["paas"], "alice")["token"]
+    token = create_user(app.extensions["paas"], "alice", actor="admin")["token"]
     admin = ("--url", url, "--token", ADMIN_TOKEN)
 
     code, out = paas(home, *admin, "quota", "alice", "--instances", "3", "--cpu", "none")

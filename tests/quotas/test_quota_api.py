@@ -119,7 +119,7 @@ def test_defaults_for_everyone_from_config_then_admin_then_the_user(data_root):
         client = app.test_client()
         register_sized(client)
         admin = bearer(ADMIN_TOKEN)
-        carol = bearer(create_user(app.extensions["paas"], "carol")["token"])
+        carol = bearer(create_user(app.extensions["paas"], "carol", actor="admin")["token"])
         limits = {r: v["limit"] for r, v in me(client, carol)["quota"].items()}
         assert limits == {"instances": 3, "nodes": None, "cpu": 8, "mem": None, "disks": None}
         response = client.put(f"{API}/quotas/default", json={"cpu": 2, "disks": 0}, headers=admin)

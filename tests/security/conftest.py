@@ -57,7 +57,7 @@ def new_user(security_app):
     """Create a user of the module's app; return (name, auth headers)."""
 
     def make(name: str, role: str = "user") -> tuple[str, dict[str, str]]:
-        token = create_user(security_app.extensions["paas"], name, role)["token"]
+        token = create_user(security_app.extensions["paas"], name, role, actor="admin")["token"]
         return name, bearer(token)
 
     return make

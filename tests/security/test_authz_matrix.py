@@ -290,7 +290,7 @@ def account_call(world: World, method: str, rule: str, caller: str) -> Call:
     if rule == "/quotas/default":  # null: unlimited, as it was; no other case is limited
         return Call(rule, {"json": {"instances": None}}, {"settings": ("key", "default_quota")})
     name = world.unique("u")
-    create_user(world.app.extensions["paas"], name)
+    create_user(world.app.extensions["paas"], name, actor="admin")
     body = {"PATCH": {"disabled": True}, "PUT": {"cpu": 4}, "POST": {}}.get(method)
     return Call(
         rule.replace("<name>", name),

@@ -87,7 +87,7 @@ def fuzz_app(tmp_path_factory):
     register_example(client, bearer(ADMIN_TOKEN), "gluster", "3.7.11")
     register_example(client, bearer(ADMIN_TOKEN), "cdh", "5.7.2")
     load_example_hosts(client, bearer(ADMIN_TOKEN))
-    token = create_user(app.extensions["paas"], "fuzzer", "user")["token"]
+    token = create_user(app.extensions["paas"], "fuzzer", "user", actor="admin")["token"]
     headers = {"admin": bearer(ADMIN_TOKEN), "user": bearer(token)}
     instances = {}
     for identity, auth in headers.items():
