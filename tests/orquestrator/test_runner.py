@@ -412,6 +412,31 @@ def test_runs_as_nobody_without_root_groups(run):
     assert nobody.pw_uid != 0
 
 
+def test_a_script_runs_as_its_own_main_with_the_limits_and_no_site_packages(run, workdir):
+    """The launcher runs a Python script in its own interpreter as ``python -I -S -u SCRIPT
+    COMMAND`` would, after setting the limits: nothing of the launcher or the platform shows."""
+    done = run(
+        "import importlib.util, os, resource, sys\n"
+        "print('main', __name__, os.path.basename(__file__), sys.argv[1:])\n"
+        "print('path0', sys.path[0])\n"
+        "print('limits', *(resource.getrlimit(getattr(resource, 'RLIMIT_' + name))[0]"
+        " for name in ('AS', 'CPU', 'CORE')))\n"
+        "print('flags', sys.flags.isolated, sys.flags.no_site)\n"
+        "print('importable', [m for m in ('bigdata_paas', 'sqlalchemy', 'celery')"
+        " if importlib.util.find_spec(m)])\n",
+        command="status",
+    )
+    assert done.result.ok, done.lines
+    limits = run.limits
+    assert done.lines == [
+        ("stdout", "main __main__ orquestrator ['status']"),
+        ("stdout", f"path0 {workdir}"),
+        ("stdout", f"limits {limits.max_memory} {int(limits.timeout) + 5} 0"),
+        ("stdout", "flags 1 1"),
+        ("stdout", "importable []"),
+    ]
+
+
 def test_environment_is_the_documented_one(run, workdir):
     script = """
 import json, os, stat
