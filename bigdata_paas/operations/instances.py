@@ -143,7 +143,7 @@ def _launch(
     service = get_service(session, name, version)
     _ready(service)
     instance_id = new_instance_id()
-    _, spec = dry_render(rt, service, values, user, instance_id)
+    merged, spec = dry_render(rt, service, values, user, instance_id)
     usage = quotas.usage_of_spec(spec)
     # From here until the commit the user's row is locked: their launches are decided one at
     # a time, so that two cannot both take the last of a quota.
@@ -164,6 +164,9 @@ def _launch(
         service_version=service.version,
         status=states.PENDING,
         options=values,
+        # Rendered once, here, with this instance's id: prepare stores these as they are.
+        merged_options=merged,
+        spec=spec,
         idempotency_key=idempotency_key,
         launch_digest=digest,
     )
@@ -434,6 +437,8 @@ def retry_instance(rt: Runtime, user: Caller, instance_id: str) -> dict:
             )
         status, first = states.RETRY_FROM[instance.failed_step]
         step, reason = instance.failed_step, instance.error
+        # A prepare that failed renders again, from the service as it is now.
+        again: dict[str, Any] = {"spec": None, "merged_options": None} if first == "prepare" else {}
         # a failed instance holds nothing: running it again takes its share of the quota back
         quotas.enforce(
             session, rt.config, instance.user_id, quotas.Usage.held_by_instance(instance)
@@ -449,6 +454,7 @@ def retry_instance(rt: Runtime, user: Caller, instance_id: str) -> dict:
             started_at=None,
             run_token=None,
             wait_reason=None,
+            **again,
         ):
             raise Conflict(f"instance {instance.id} changed status; try again")
         session.commit()

@@ -1,4 +1,5 @@
-"""Every render of a service's template sees one context: upload check, plan, launch, prepare.
+"""Every render of a service's template sees one context: upload check, plan, launch, and
+prepare when it renders (an instance the launch did not render for).
 
 Each stage's render goes through the supervisor; the test records the context it hands over
 and compares them, so a stage that built its own context (as the upload check once did, with
@@ -8,7 +9,9 @@ and compares them, so a stage that built its own context (as the upload check on
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import update
 
+from bigdata_paas.models import Instance
 from bigdata_paas.operations.lifecycle import steps
 from bigdata_paas.rendering import RESERVED_NAMES, TRIAL_INSTANCE_ID, supervisor
 from tests.api.support import API, add_service, launch
@@ -55,9 +58,18 @@ def test_upload_check_plan_launch_and_prepare_render_with_one_context(
     user = make_user("carol")
     plan = client.post(f"{API}/services/ctx/1.0/plan", json={"cpu": 2}, headers=user)
     assert plan.status_code == 200, plan.get_json()
+    rt = app.extensions["paas"]
+    # prepare stores the spec the launch rendered: it does not render again
+    stored = launch(client, user, "ctx", "1.0", {"cpu": 2})
+    assert steps.prepare(rt, stored["id"]) == "prepared"
+    assert len(contexts) == 3
+    # an instance without one (accepted by an earlier version) is rendered by prepare
     instance = launch(client, user, "ctx", "1.0", {"cpu": 2})
-    assert steps.prepare(app.extensions["paas"], instance["id"]) == "prepared"
-    _upload, planned, launched, prepared = contexts
+    with rt.db.session() as session:
+        session.execute(update(Instance).where(Instance.id == instance["id"]).values(spec=None))
+        session.commit()
+    assert steps.prepare(rt, instance["id"]) == "prepared"
+    _upload, planned, _stored, launched, prepared = contexts
 
     for context in (upload, planned, launched, prepared):
         assert shape(context) == shape(upload)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from bigdata_paas import states
 from bigdata_paas.errors import PaasError
 from bigdata_paas.models import Instance, Node, Service, User, utcnow
@@ -15,11 +17,15 @@ from bigdata_paas.runtime import Runtime
 
 
 def prepare(rt: Runtime, instance_id: str) -> str:
-    """Merge the options, render the template in the sandbox, validate and store the nodes."""
+    """Store the nodes of the spec the launch rendered; render it (in the sandbox) and validate
+    it first when the instance has none (an instance retried from a failed prepare)."""
     with rt.db.session() as session:
         instance = session.get(Instance, instance_id)
         if instance is None or instance.status != states.STEPS["prepare"].source:
             return "skipped"
+        if instance.spec is not None and instance.merged_options is not None:
+            # The launch rendered and validated it with this instance's id before it answered.
+            return _store_nodes(session, instance_id, instance.merged_options, instance.spec)
         service = session.get(Service, instance.service_id) if instance.service_id else None
         user = session.get_one(User, instance.user_id)
         job: dict[str, Any] = {
@@ -51,21 +57,27 @@ def prepare(rt: Runtime, instance_id: str) -> str:
         fail(rt, instance_id, "prepare", exc.message)
         return "failed"
     with rt.db.session() as session:
-        if not advance(
-            session,
-            instance_id,
-            "prepare",
-            states.PREPARED,
-            f"template rendered: {len(spec['nodes'])} node(s)",
-            merged_options=merged,
-            spec=spec,
-        ):
-            return "skipped"
-        session.add_all(
-            Node(instance_id=instance_id, name=name, cpu=node["cpu"], mem=node["mem"], spec=node)
-            for name, node in spec["nodes"].items()
-        )
+        return _store_nodes(session, instance_id, merged, spec)
+
+
+def _store_nodes(session: Session, instance_id: str, merged: dict, spec: dict) -> str:
+    """Move the instance to prepared with its spec and one row per node; commit."""
+    if not advance(
+        session,
+        instance_id,
+        "prepare",
+        states.PREPARED,
+        f"template rendered: {len(spec['nodes'])} node(s)",
+        merged_options=merged,
+        spec=spec,
+    ):
         session.commit()
+        return "skipped"
+    session.add_all(
+        Node(instance_id=instance_id, name=name, cpu=node["cpu"], mem=node["mem"], spec=node)
+        for name, node in spec["nodes"].items()
+    )
+    session.commit()
     return states.PREPARED
 
 
