@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -27,6 +28,27 @@ def instance_document(session: Session, instance: Instance) -> dict:
         ],
         "services": (instance.spec or {}).get("services", {}),
     }
+
+
+@dataclass(frozen=True)
+class Job:
+    """What a command of an instance's orquestrator needs, read in one transaction."""
+
+    script: str | None
+    document: dict
+    timeout: float
+
+
+def command_job(rt: Runtime, session: Session, instance_id: str) -> Job:
+    """Read the service's script and time limit and the instance's document."""
+    instance = session.get_one(Instance, instance_id)
+    service = session.get(Service, instance.service_id) if instance.service_id else None
+    return Job(
+        script=service.orquestrator if service else None,
+        document=instance_document(session, instance),
+        timeout=(service.orquestrator_timeout if service else None)
+        or rt.config.ORQUESTRATOR_TIMEOUT,
+    )
 
 
 class LogWriter:
@@ -64,24 +86,24 @@ def run_orquestrator(
     document: dict | None = None,
     files: dict[str, object] | None = None,
     env: dict[str, str] | None = None,
+    job: Job | None = None,
 ) -> tuple[bool, str]:
     """Run the service's orquestrator ``command`` for the instance; (ok, how it ended).
 
     The heartbeat beats while the command runs and is cleared when it ends, unless
     ``keep_heartbeat``: the caller's step goes on, and clears it itself. ``document``
     replaces the instance as stored (a resize hands on the spec it is making); ``files`` and
-    ``env`` go to the script besides the instance's own (orquestrator/runner.py).
+    ``env`` go to the script besides the instance's own (orquestrator/runner.py). ``job``:
+    the script and document as the caller read them in its own transaction.
     """
-    with rt.db.session() as session:
-        instance = session.get_one(Instance, instance_id)
-        service = session.get(Service, instance.service_id) if instance.service_id else None
-        if service is None or not service.orquestrator:
+    if job is None:
+        with rt.db.session() as session:
+            job = command_job(rt, session, instance_id)
             session.commit()
-            return False, "the service has no orquestrator any more"
-        script = service.orquestrator
-        document = document or instance_document(session, instance)
-        timeout = service.orquestrator_timeout or rt.config.ORQUESTRATOR_TIMEOUT
-        session.commit()
+    if not job.script:
+        return False, "the service has no orquestrator any more"
+    script, timeout = job.script, job.timeout
+    document = document or job.document
     writer = LogWriter(rt, instance_id, command)
     result = run_script(
         script,

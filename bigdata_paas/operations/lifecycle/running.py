@@ -11,7 +11,7 @@ from bigdata_paas import states
 from bigdata_paas.db import changed_rows
 from bigdata_paas.models import Instance, Node, utcnow
 from bigdata_paas.operations import allocations
-from bigdata_paas.operations.lifecycle.commands import Heartbeat, run_orquestrator
+from bigdata_paas.operations.lifecycle.commands import Heartbeat, command_job, run_orquestrator
 from bigdata_paas.operations.lifecycle.nodes import claim_nodes, start_nodes, stop_nodes
 from bigdata_paas.operations.lifecycle.transitions import advance, claim_work, fail, note, status_of
 from bigdata_paas.orquestrator.health import check_targets, describe_missing, wait_for_ports
@@ -51,6 +51,8 @@ def run(rt: Runtime, instance_id: str, token: str | None = None) -> str:
             session.commit()
             return "skipped"
         orders = claim_nodes(session, instance_id)
+        # With no node for the agents to start, the start's document is as it is now.
+        job = None if orders else command_job(rt, session, instance_id)
         began = "orquestrator start began"
         if orders:
             hosts = ", ".join(sorted({host for host, _placed, _nets in orders}))
@@ -74,12 +76,12 @@ def run(rt: Runtime, instance_id: str, token: str | None = None) -> str:
                 session.commit()
     if ok:
         try:
-            ok, started = run_orquestrator(rt, instance_id, "start", keep_heartbeat=True)
+            ok, started = run_orquestrator(rt, instance_id, "start", keep_heartbeat=True, job=job)
         except (OSError, RuntimeError) as exc:
             ok, started = False, f"could not start the orquestrator: {exc}"
         how = f"{how}; {started}" if how else started
     if ok:
-        ok, health = check_health(rt, instance_id)
+        ok, health = check_health(rt, instance_id, job.document["nodes"] if job else None)
         how = f"{how}; {health}"
     ours = (Instance.run_token == token,)
     if ok:
@@ -110,14 +112,16 @@ def run(rt: Runtime, instance_id: str, token: str | None = None) -> str:
     return finish_destroy(rt, instance_id)
 
 
-def check_health(rt: Runtime, instance_id: str) -> tuple[bool, str]:
-    """Wait for every node's check_ports to answer; (all answered, what happened)."""
-    with rt.db.session() as session:
-        nodes = [
-            n.placement or {}
-            for n in session.scalars(select(Node).where(Node.instance_id == instance_id))
-        ]
-        session.commit()
+def check_health(rt: Runtime, instance_id: str, nodes: list | None = None) -> tuple[bool, str]:
+    """Wait for every node's check_ports to answer (of ``nodes``, placed nodes as already
+    read, or as stored); (all answered, what happened)."""
+    if nodes is None:
+        with rt.db.session() as session:
+            nodes = [
+                n.placement or {}
+                for n in session.scalars(select(Node).where(Node.instance_id == instance_id))
+            ]
+            session.commit()
     targets = check_targets(nodes)
     if not targets:
         return True, "no check_ports to wait for"
