@@ -3,23 +3,29 @@
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Collection
+from collections.abc import Callable, Collection
+from types import SimpleNamespace
 from typing import Any, cast
 
 from sqlalchemy import (
+    JSON,
     ColumnElement,
     CursorResult,
+    Integer,
     Table,
-    Update,
     bindparam,
+    column,
     delete,
+    func,
     insert,
     inspect,
     select,
     update,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.types import TypeEngine
 
 from bigdata_paas.db import changed_rows
 from bigdata_paas.models import HOST_STATES, Address, Host, HostDisk, Network, Node
@@ -226,9 +232,9 @@ def placed_node(spec_node: dict, name: str, placement, host: Any) -> dict:
 def commit_placement(session: Session, instance_id: str, spec: dict, placement: Placement) -> None:
     """Write every allocation of ``placement``; all guarded so a double allocation fails.
 
-    A handful of statements whatever the size: one guarded UPDATE per host (its nodes' cpu and
-    mem together), per disk and per node, each sent as one executemany, and one INSERT of
-    every address; a guard that matches fewer rows than asked raises AllocationConflict.
+    A handful of statements whatever the size: one guarded UPDATE of the hosts (each host's
+    nodes' cpu and mem together), one of the disks, one INSERT of the addresses and one UPDATE
+    of the nodes; a guard that matches fewer rows than asked raises AllocationConflict.
     """
     nodes = {
         name: (node_id, cpu, mem)
@@ -254,7 +260,7 @@ def commit_placement(session: Session, instance_id: str, spec: dict, placement: 
         held = demand.setdefault(p.host_id, [0, 0])
         held[0] += cpu
         held[1] += mem
-        disk_rows.extend({"b_disk": d.id, "b_node": node_id} for d in p.disks.values())
+        disk_rows.extend({"id": d.id, "node_id": node_id} for d in p.disks.values())
         address_rows.extend(
             {
                 "network_id": net_ids[a.network],
@@ -266,39 +272,36 @@ def commit_placement(session: Session, instance_id: str, spec: dict, placement: 
         )
         node_rows.append(
             {
-                "b_row": node_id,
-                "b_host": p.host_id,
-                "b_placement": placed_node(spec["nodes"][name], name, p, hosts[p.host_id]),
+                "id": node_id,
+                "host_id": p.host_id,
+                "placement": placed_node(spec["nodes"][name], name, p, hosts[p.host_id]),
             }
         )
-    hosts_table, disks_table, nodes_table = (
-        cast(Table, model.__table__) for model in (Host, HostDisk, Node)
-    )
-    took = _guarded_many(
+    host_rows = [{"id": h, "cpu": cpu, "mem": mem} for h, (cpu, mem) in demand.items()]
+    took = _update_each(
         session,
-        update(hosts_table)
-        .where(
-            hosts_table.c.id == bindparam("b_host"),
-            hosts_table.c.state == "up",
-            hosts_table.c.cpu_used + bindparam("b_cpu") <= hosts_table.c.cpu,
-            hosts_table.c.mem_used + bindparam("b_mem") <= hosts_table.c.mem,
-        )
-        .values(
-            cpu_used=hosts_table.c.cpu_used + bindparam("b_cpu"),
-            mem_used=hosts_table.c.mem_used + bindparam("b_mem"),
+        _HOSTS,
+        host_rows,
+        {"id": Integer(), "cpu": Integer(), "mem": Integer()},
+        lambda t, v: (
+            t.id == v.id,
+            t.state == "up",
+            t.cpu_used + v.cpu <= t.cpu,
+            t.mem_used + v.mem <= t.mem,
         ),
-        [{"b_host": h, "b_cpu": cpu, "b_mem": mem} for h, (cpu, mem) in demand.items()],
+        lambda t, v: {"cpu_used": t.cpu_used + v.cpu, "mem_used": t.mem_used + v.mem},
     )
-    if took != len(demand):
+    if took != len(host_rows):
         raise AllocationConflict(
             f"cpu/mem on {', '.join(sorted(hosts[h].name for h in demand))} changed"
         )
-    took = _guarded_many(
+    took = _update_each(
         session,
-        update(disks_table)
-        .where(disks_table.c.id == bindparam("b_disk"), disks_table.c.node_id.is_(None))
-        .values(node_id=bindparam("b_node")),
+        _DISKS,
         disk_rows,
+        {"id": Integer(), "node_id": Integer()},
+        lambda t, v: (t.id == v.id, t.node_id.is_(None)),
+        lambda t, v: {"node_id": v.node_id},
     )
     if took != len(disk_rows):
         raise AllocationConflict("a disk was taken")
@@ -307,12 +310,13 @@ def commit_placement(session: Session, instance_id: str, spec: dict, placement: 
             session.execute(insert(Address), address_rows)
         except IntegrityError as exc:
             raise AllocationConflict("an address was taken") from exc
-    _guarded_many(
+    _update_each(
         session,
-        update(nodes_table)
-        .where(nodes_table.c.id == bindparam("b_row"))
-        .values(host_id=bindparam("b_host"), placement=bindparam("b_placement")),
+        _NODES,
         node_rows,
+        {"id": Integer(), "host_id": Integer(), "placement": JSON()},
+        lambda t, v: (t.id == v.id,),
+        lambda t, v: {"host_id": v.host_id, "placement": v.placement},
     )
     # Nodes this session already holds (a resize's joining nodes) would show the old values.
     for obj in list(session.identity_map.values()):
@@ -320,14 +324,42 @@ def commit_placement(session: Session, instance_id: str, spec: dict, placement: 
             session.expire(obj, ["host_id", "placement"])
 
 
-def _guarded_many(session: Session, statement: Update, rows: list[dict]) -> int:
-    """Run a Core UPDATE once per row (one executemany, pipelined by the driver); return how
-    many rows it changed in all."""
+_HOSTS, _DISKS, _NODES = (cast(Table, model.__table__) for model in (Host, HostDisk, Node))
+
+
+def _update_each(
+    session: Session,
+    table: Table,
+    rows: list[dict],
+    fields: dict[str, TypeEngine],
+    where: Callable[[Any, Any], tuple[ColumnElement[bool], ...]],
+    values: Callable[[Any, Any], dict[str, Any]],
+) -> int:
+    """Run ``UPDATE table SET values(t, v) WHERE where(t, v)`` for each row ``v`` (its
+    ``fields``, by name) and return how many rows it changed in all.
+
+    On PostgreSQL it is one statement joining the rows as one JSON parameter
+    (jsonb_to_recordset); elsewhere one executemany. Either way each row's guard is checked
+    against the row as it is then, and the count says how many guards held.
+    """
     if not rows:
         return 0
-    # A Core statement on the table, not the entity: the ORM would take a list of rows as a
-    # bulk UPDATE by primary key, which drops the guards' row count.
-    return cast(CursorResult, session.execute(statement, rows)).rowcount
+    t = table.c
+    if session.get_bind().dialect.name == "postgresql":
+        v = (
+            func.jsonb_to_recordset(bindparam("rows", rows, type_=JSONB))
+            .table_valued(*(column(name, kind) for name, kind in fields.items()))
+            .render_derived(name="v", with_types=True)
+        )
+        statement = update(table).where(*where(t, v.c)).values(values(t, v.c))
+        return cast(CursorResult, session.execute(statement)).rowcount
+    # Bound names must differ from the table's column names.
+    params = SimpleNamespace(
+        **{name: bindparam(f"b_{name}", type_=k) for name, k in fields.items()}
+    )
+    statement = update(table).where(*where(t, params)).values(values(t, params))
+    batch = [{f"b_{name}": value for name, value in row.items()} for row in rows]
+    return cast(CursorResult, session.execute(statement, batch)).rowcount
 
 
 def release(session: Session, instance_id: str, names: Collection[str] | None = None) -> bool:
