@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import insert
+
 from bigdata_paas import states
 from bigdata_paas.errors import PaasError
 from bigdata_paas.models import Instance, Node, Service, User, utcnow
@@ -61,9 +63,18 @@ def prepare(rt: Runtime, instance_id: str) -> str:
             spec=spec,
         ):
             return "skipped"
-        session.add_all(
-            Node(instance_id=instance_id, name=name, cpu=node["cpu"], mem=node["mem"], spec=node)
-            for name, node in spec["nodes"].items()
+        session.execute(
+            insert(Node),
+            [
+                {
+                    "instance_id": instance_id,
+                    "name": name,
+                    "cpu": n["cpu"],
+                    "mem": n["mem"],
+                    "spec": n,
+                }
+                for name, n in spec["nodes"].items()
+            ],
         )
         session.commit()
     return states.PREPARED
