@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from bigdata_paas import states
@@ -73,9 +74,12 @@ def _store_nodes(session: Session, instance_id: str, merged: dict, spec: dict) -
     ):
         session.commit()
         return "skipped"
-    session.add_all(
-        Node(instance_id=instance_id, name=name, cpu=node["cpu"], mem=node["mem"], spec=node)
-        for name, node in spec["nodes"].items()
+    session.execute(
+        insert(Node),
+        [
+            {"instance_id": instance_id, "name": name, "cpu": n["cpu"], "mem": n["mem"], "spec": n}
+            for name, n in spec["nodes"].items()
+        ],
     )
     session.commit()
     return states.PREPARED
