@@ -169,6 +169,7 @@ def _launch(
         spec=spec,
         idempotency_key=idempotency_key,
         launch_digest=digest,
+        nodes=[],  # known empty: to_dict below needs no SELECT while the user's row is locked
     )
     quotas.hold(instance, usage)
     session.add(instance)

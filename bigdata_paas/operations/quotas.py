@@ -9,7 +9,9 @@ what each recorded at launch (``Instance.held_*``).
 A check locks the user's row first (``SELECT ... FOR UPDATE``; SQLite's write transactions
 are already one at a time), so that two launches of one user are decided one after the other
 and cannot both fit into the last free slot. The lock is held until the caller commits the
-instance (or the resize) it checked.
+instance (or the resize) it checked. A user with no limit at all has no slot to race for:
+their check takes a share lock (``FOR SHARE``), which their other launches share and which
+only holds off a change of their quota, so their launches no longer queue behind each other.
 """
 
 from __future__ import annotations
@@ -105,13 +107,28 @@ def limits_of(session: Session, config: Config, user: User) -> dict[str, int | N
     return {**default_limits(session, config), **(user.quota or {})}
 
 
+def _unlimited(limits: dict[str, int | None]) -> bool:
+    return all(limit is None for limit in limits.values())
+
+
 def excesses(
     session: Session, config: Config, user_id: int, added: Usage, *, lock: bool = True
 ) -> list[dict[str, Any]]:
     """Every resource that ``added`` would take ``user_id`` over, as ``{"resource",
     "requested", "used", "limit"}`` (empty: it fits). With ``lock``, the user's row stays
     locked until the caller's transaction ends: commit what was checked in it."""
-    query = select(User).where(User.id == user_id)
+    query = select(User).where(User.id == user_id).execution_options(populate_existing=True)
+    if lock:
+        user = session.scalar(query)
+        if user is not None and _unlimited(limits_of(session, config, user)):
+            # Nothing to count, so this user's launches need not wait for one another: a
+            # share lock only holds off a change of their quota (an UPDATE of the row) until
+            # this transaction ends. Read again under it, the quota may have just changed.
+            user = session.scalar(query.with_for_update(read=True))
+            if user is not None and _unlimited(limits_of(session, config, user)):
+                return []
+            # Now limited: counted under the exclusive lock. (Should two launches of the user
+            # both get here, the database ends one of them as a deadlock; nothing is taken.)
     user = session.scalar(query.with_for_update() if lock else query)
     if user is None:
         raise NotFound(f"user {user_id} not found")

@@ -1,82 +1,177 @@
-"""The parent side of a render: fork the child, read its pipe under a deadline, reap it.
+"""The parent side of a render: have the zygote fork the child, read its pipe under a deadline.
 
-The render (compile, render, parse) runs in a forked child with an address-space limit, a
-CPU-time limit, a wall-clock deadline enforced here (SIGKILL) and an output cap, so loops,
-memory hogs and output bombs end as a ``TemplateError`` instead of a stuck worker. The parent
-never unpickles anything: it reads a code frame and a JSON result, and always reaps the child.
+The render (compile, render, parse) runs in a child forked by the render zygote
+(``rendering.zygote``: one clean process per rendering process, started once) with an
+address-space limit, a CPU-time limit, a wall-clock deadline enforced here (SIGKILL, by the
+zygote on request) and an output cap, so loops, memory hogs and output bombs end as a
+``TemplateError`` instead of a stuck worker. The parent never unpickles anything: it reads a
+code frame and a JSON result, and the zygote always reaps the child and reports how it ended.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import math
 import os
-import select
+import pickle
 import selectors
 import signal
+import socket
+import subprocess
+import sys
+import threading
 import time
-import warnings
+from pathlib import Path
 from typing import Any
 
 from bigdata_paas.errors import TemplateError, Unavailable
-from bigdata_paas.rendering import codecache
-from bigdata_paas.rendering.child import child_main, memory_message
+from bigdata_paas.rendering import codecache, zygote
+from bigdata_paas.rendering.child import memory_message
 from bigdata_paas.rendering.sandbox import MB, RenderLimits
 
-
-def _fork() -> int:
-    with warnings.catch_warnings():
-        # Python 3.12+ warns about fork() in a threaded process; the child only renders and
-        # exits, never touching locks other threads may hold (see TemplateEnvironment.lexer).
-        warnings.simplefilter("ignore", DeprecationWarning)
-        return os.fork()
-
-
-def _kill(pid: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.kill(pid, signal.SIGKILL)
+#: How long the zygote may take to report a killed child's status.
+REAP_GRACE = 2.0
+#: How long a new zygote may take to start (an interpreter and the renderer's imports).
+STARTUP_TIMEOUT = 60.0
+_ROOT = str(Path(__file__).resolve().parents[2])
+_START = (
+    "import sys; sys.path.insert(0, sys.argv[2]); "
+    "from bigdata_paas.rendering.zygote import main; main(int(sys.argv[1]))"
+)
 
 
-def open_pidfd(pid: int) -> int | None:
-    """A descriptor that becomes readable when the child exits (Linux 5.3+), else None."""
-    try:
-        return os.pidfd_open(pid)
-    except (AttributeError, OSError):
-        return None
+class _ZygoteClient:
+    """This process's render zygote (``rendering.zygote``): started on first use, and again
+    when it died or this process is a fork of the one that started it."""
 
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pid = 0  # the process the zygote belongs to
+        self._process: subprocess.Popen | None = None
+        self._sock: socket.socket | None = None
 
-def _reap(pid: int, pidfd: int | None = None, *, kill: bool) -> int | None:
-    """Wait for the child (killing it first if asked); return its wait status.
-
-    With a pidfd the parent sleeps until the child has exited instead of polling.
-    """
-    if kill:
-        _kill(pid)
-    grace = time.monotonic() + 2.0
-    delay = 0.0005
-    poller = None
-    if pidfd is not None:
-        poller = select.poll()
-        poller.register(pidfd, select.POLLIN)
-    while True:
+    def _spawn(self) -> socket.socket:
+        self.forget()
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
-            done, status = os.waitpid(pid, 0 if kill else os.WNOHANG)
-        except ChildProcessError:
-            return None  # someone else reaped it (a SIGCHLD handler); nothing to clean up
-        if done:
-            return status
-        remaining = grace - time.monotonic()
-        if remaining <= 0:
-            # It closed the pipe but does not exit: do not let it linger.
-            _kill(pid)
-            kill = True
-            continue
-        if poller is not None:
-            poller.poll(max(1, math.ceil(remaining * 1000)))
-        else:
-            time.sleep(delay)
-            delay = min(delay * 2, 0.02)
+            # A fresh interpreter from a clean environment: none of this process's memory,
+            # variables or descriptors (database, broker) is in it for a template to reach.
+            self._process = subprocess.Popen(
+                [sys.executable, "-I", "-c", _START, str(theirs.fileno()), _ROOT],
+                pass_fds=(theirs.fileno(),),
+                env={"PATH": os.environ.get("PATH", os.defpath)},
+                cwd="/",
+                stdin=subprocess.DEVNULL,
+                close_fds=True,
+            )
+        except OSError:
+            ours.close()
+            raise
+        finally:
+            theirs.close()
+        # Its start-up (an interpreter, the imports) must not count against a render's
+        # deadline: wait for it here.
+        ours.settimeout(STARTUP_TIMEOUT)
+        try:
+            ready = ours.recv(len(zygote.READY))
+        except OSError:
+            ready = b""
+        if ready != zygote.READY:
+            ours.close()
+            self._process.kill()
+            self._process.wait()
+            raise OSError("the render zygote did not start")
+        ours.settimeout(None)
+        self._sock, self._pid = ours, os.getpid()
+        return ours
+
+    def forget(self) -> None:
+        """Drop the zygote (it ends when its socket closes) and reap it if it has ended."""
+        if self._sock is not None:
+            with contextlib.suppress(OSError):
+                self._sock.close()
+        if self._process is not None and self._pid == os.getpid():
+            with contextlib.suppress(OSError, subprocess.TimeoutExpired):
+                self._process.wait(timeout=0.5 if self._process.poll() is None else 0)
+        self._sock = self._process = None
+        self._pid = 0
+
+    def forget_after_fork(self) -> None:
+        """In a forked child: the parent's zygote is not ours; close our copy of its socket."""
+        self._lock = threading.Lock()
+        if self._sock is not None:
+            with contextlib.suppress(OSError):
+                self._sock.close()
+        self._sock = self._process = None
+        self._pid = 0
+
+    def start(self, limits: RenderLimits, wfd: int, payload: bytes) -> socket.socket:
+        """Have the zygote fork a render child writing to ``wfd``; return its control socket."""
+        message = pickle.dumps(limits)
+        for attempt in (1, 2):
+            args_r, args_w = os.pipe()
+            control, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock = None
+            try:
+                with self._lock:
+                    sock = self._sock
+                    if sock is None or self._pid != os.getpid() or self._dead():
+                        sock = self._spawn()
+                    socket.send_fds(sock, [message], [wfd, args_r, theirs.fileno()])
+            except OSError as exc:
+                control.close()
+                os.close(args_w)
+                if attempt == 2:
+                    raise Unavailable(f"cannot start a template render process: {exc}") from None
+                with self._lock:
+                    if sock is not None and sock is self._sock:
+                        self.forget()  # it died: the next attempt starts another
+                continue
+            finally:
+                os.close(args_r)
+                theirs.close()
+            try:
+                with os.fdopen(args_w, "wb") as pipe:
+                    pipe.write(zygote.LENGTH.pack(len(payload)))
+                    pipe.write(payload)
+            except BrokenPipeError:
+                pass  # the child is gone already: its status tells why
+            except BaseException:
+                control.close()  # the zygote kills the child
+                raise
+            return control
+        raise AssertionError("unreachable")
+
+    def _dead(self) -> bool:
+        return self._process is None or self._process.poll() is not None
+
+
+_ZYGOTES = _ZygoteClient()
+os.register_at_fork(after_in_child=_ZYGOTES.forget_after_fork)
+
+
+def _status(control: socket.socket, *, kill: bool) -> int | None:
+    """Wait for the child's wait status from the zygote (killing the child first if asked).
+
+    None when the zygote does not report one within ``REAP_GRACE`` s (it died).
+    """
+    try:
+        if kill:
+            with contextlib.suppress(OSError):
+                control.sendall(b"k")
+        control.settimeout(REAP_GRACE)
+        data = b""
+        try:
+            while len(data) < zygote.STATUS.size:
+                more = control.recv(zygote.STATUS.size - len(data))
+                if not more:
+                    return None
+                data += more
+        except (TimeoutError, OSError):
+            return None
+        return zygote.STATUS.unpack(data)[0]
+    finally:
+        control.close()
 
 
 def _signal_name(number: int) -> str:
@@ -89,10 +184,10 @@ def _signal_name(number: int) -> str:
 def render_isolated(
     source: str, context: dict[str, Any], limits: RenderLimits, *, fmt: str | None
 ) -> Any:
-    """Run the render in a forked child under limits; return its value or raise."""
+    """Run the render in a child forked by the zygote under limits; return its value or raise."""
     if not isinstance(source, str):
         raise TemplateError("template must be text")
-    env, fingerprint = codecache.environment(limits)
+    _env, fingerprint = codecache.environment(limits)
     cache = codecache.CODE_CACHE
     key = codecache.cache_key(fingerprint, source)
     generated = cache.get(key)
@@ -100,16 +195,15 @@ def render_isolated(
     code_limit = 0 if generated is not None else cache.max_entry_bytes
     # Escaped text can be several bytes per character; anything beyond this is not ours.
     max_bytes = 24 * limits.max_output + MB + codecache.FRAME_HEADER + code_limit
+    payload = pickle.dumps((source, generated, code_limit, context, fmt))
     rfd, wfd = os.pipe()
     try:
-        pid = _fork()
-    except OSError as exc:
+        control = _ZYGOTES.start(limits, wfd, payload)
+    except BaseException:
         os.close(rfd)
+        raise
+    finally:
         os.close(wfd)
-        raise Unavailable(f"cannot start a template render process: {exc}") from None
-    if pid == 0:
-        child_main(wfd, env, source, generated, code_limit, context, fmt)
-    os.close(wfd)
 
     deadline = time.monotonic() + limits.timeout
     chunks: list[bytes] = []
@@ -118,9 +212,7 @@ def render_isolated(
     finished = False
     status: int | None = None
     result: dict[str, Any] | None = None
-    pidfd: int | None = None
     try:
-        pidfd = open_pidfd(pid)
         with selectors.DefaultSelector() as selector:
             selector.register(rfd, selectors.EVENT_READ)
             while True:
@@ -151,12 +243,9 @@ def render_isolated(
     finally:
         os.close(rfd)
         # On a timeout, an oversized result or an exception in this thread (a worker's soft
-        # time limit), the child is killed; it is always reaped, so no zombie is left behind.
-        try:
-            status = _reap(pid, pidfd, kill=timed_out or too_big or not finished)
-        finally:
-            if pidfd is not None:
-                os.close(pidfd)
+        # time limit), the child is killed; the zygote always reaps it and reports how it
+        # ended, so no zombie is left behind.
+        status = _status(control, kill=timed_out or too_big or not finished)
 
     if timed_out:
         raise TemplateError(f"template took longer than {limits.timeout} s to render")

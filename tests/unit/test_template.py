@@ -567,12 +567,37 @@ def test_guards_fire_on_a_cached_template(
     assert len(cache) == 1
 
 
-def test_renders_without_pidfd(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(supervisor, "open_pidfd", lambda pid: None)
+def test_a_dead_zygote_is_replaced() -> None:
+    """The render zygote killed (between renders or during one): the next render starts a
+    new one, and its limits still hold."""
+    import signal
+
+    assert render_text("{{ n }}", {"n": 0}, limits=FAST) == "0"
+    zygote = supervisor._ZYGOTES._process
+    assert zygote is not None and zygote.poll() is None
+    os.kill(zygote.pid, signal.SIGKILL)
+    zygote.wait()
     for i in range(3):
         assert render_text("{{ n }}", {"n": i}, limits=FAST) == str(i)
+    assert supervisor._ZYGOTES._process.pid != zygote.pid
     with pytest.raises(TemplateError, match="took longer"):
         render_text(GUARDS_ON_CACHED[0][0], {}, limits=RenderLimits(timeout=0.3))
+
+
+def test_renders_run_in_a_clean_process() -> None:
+    """The zygote holds none of this process's environment (secrets) nor its descriptors."""
+    os.environ["PAAS_TEST_SECRET"] = "hunter2"
+    try:
+        assert render_text("{{ n }}", {"n": 1}, limits=FAST) == "1"
+        zygote = supervisor._ZYGOTES._process
+        environ = Path(f"/proc/{zygote.pid}/environ").read_bytes()
+        assert b"hunter2" not in environ and b"PAAS_" not in environ
+        for fd in os.listdir(f"/proc/{zygote.pid}/fd"):
+            target = os.readlink(f"/proc/{zygote.pid}/fd/{fd}")
+            # beyond stdio: its socket, the control sockets of renders, its wake-up pipe
+            assert int(fd) <= 2 or target.startswith(("socket:", "pipe:", "anon_inode:"))
+    finally:
+        del os.environ["PAAS_TEST_SECRET"]
 
 
 def test_the_result_frame_is_checked() -> None:
