@@ -19,15 +19,23 @@ from bigdata_paas.runtime import Runtime
 
 def prepare(rt: Runtime, instance_id: str) -> str:
     """Store the nodes of the spec the launch rendered; render it (in the sandbox) and validate
-    it first when the instance has none (an instance retried from a failed prepare)."""
+    it first when the launch's render no longer holds: the operator changed the service
+    since (its template or options document), or the instance has none (retried from a
+    failed prepare)."""
     with rt.db.session() as session:
         instance = session.get(Instance, instance_id)
         if instance is None or instance.status != states.STEPS["prepare"].source:
             return "skipped"
-        if instance.spec is not None and instance.merged_options is not None:
-            # The launch rendered and validated it with this instance's id before it answered.
-            return _store_nodes(session, instance_id, instance.merged_options, instance.spec)
         service = session.get(Service, instance.service_id) if instance.service_id else None
+        if (
+            instance.spec is not None
+            and instance.merged_options is not None
+            and service is not None
+            and service.updated_at <= instance.created_at
+        ):
+            # The launch rendered and validated it, with this instance's id, from the
+            # service as it still is.
+            return _store_nodes(session, instance_id, instance.merged_options, instance.spec)
         user = session.get_one(User, instance.user_id)
         job: dict[str, Any] = {
             "options": instance.options,
