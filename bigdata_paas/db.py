@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -60,7 +61,38 @@ def make_engine(url: str) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    engine = create_engine(url, pool_size=5, max_overflow=5)
+    event.listen(engine, "checkin", _idle_since)
+    event.listen(engine, "checkout", _ping_if_idle)
+    return engine
+
+
+#: seconds a pooled connection may have been idle before it is pinged as it is checked out:
+#: shorter than any restart of the server (a stop and a start), so a connection pooled before
+#: a restart is always pinged after it
+PING_AFTER = 0.25
+
+
+def _idle_since(_dbapi_connection, record) -> None:
+    record.info["idle_since"] = time.monotonic()
+
+
+def _ping_if_idle(dbapi_connection, record, _proxy) -> None:
+    """Ping a connection that has been idle for PING_AFTER: one that died with a restarted
+    server is replaced (the pool tries another) instead of failing the request. One in steady
+    use is not pinged (a ping per checkout was one round trip more per transaction): should
+    the server go, its first statement fails, and that failure recycles the whole pool."""
+    since = record.info.get("idle_since")
+    if since is None or time.monotonic() - since < PING_AFTER:
+        return  # new, or in use a moment ago
+    try:
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("SELECT 1")
+        finally:
+            cursor.close()
+    except Exception as error:  # any failure: the pool drops it and connects anew
+        raise exc.DisconnectionError(str(error)) from error
 
 
 def unreachable(error: BaseException) -> bool:
