@@ -255,6 +255,27 @@ def drive(pool, procs: int, threads: int, seconds: float, port: int, path, heade
     }
 
 
+def profile_in_process(app, path: str, headers: dict, n: int) -> None:
+    """cProfile ``n`` GETs through Flask's test client (no gunicorn, no network)."""
+    import cProfile
+    import pstats
+
+    client = app.test_client()
+    for _ in range(50):
+        client.get(path, headers=headers)
+    started = time.perf_counter()
+    for _ in range(n):
+        client.get(path, headers=headers)
+    plain = (time.perf_counter() - started) * 1000 / n
+    with cProfile.Profile() as profile:
+        for _ in range(n):
+            client.get(path, headers=headers)
+    print(f"{plain:.2f} ms a GET in-process without the profiler (load {os.getloadavg()[0]:.2f})")
+    stats = pstats.Stats(profile)
+    stats.sort_stats("cumulative").print_stats(45)
+    stats.sort_stats("tottime").print_stats(25)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of each")
@@ -262,6 +283,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=16, help="keep-alive client connections")
     parser.add_argument("--procs", type=int, default=2, help="client processes")
     parser.add_argument("--keep", action="store_true", help="keep the database (name printed)")
+    parser.add_argument(
+        "--profile", type=int, default=0, help="cProfile this many GETs in-process, then stop"
+    )
     args = parser.parse_args()
 
     import psycopg
@@ -301,6 +325,9 @@ def main() -> None:
         body = answer.get_data()
         assert len(json.loads(body)["nodes"]) == NODES
         Path(env["PAAS_BENCH_BODY"]).write_bytes(body)
+        if args.profile:
+            profile_in_process(app, path, headers, args.profile)
+            return
         rt.db.dispose()
 
         web_port, bare_port = free_port(), free_port()
