@@ -35,7 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.load import free_port, stop_group  # noqa: E402
+from bench.load import database_cpu, free_port, stop_group, tree_cpu  # noqa: E402
 from bench.pipeline import ADMIN, PG_ADMIN, percentile  # noqa: E402
 
 API = "/bigdata/api/v1"
@@ -232,8 +232,12 @@ def client(
     return sum(counts), [x for part in latencies for x in part], sum(wrong)
 
 
-def drive(pool, procs: int, threads: int, seconds: float, port: int, path, headers, body) -> dict:
-    """The same load on one server: ``threads`` connections over ``procs`` processes."""
+def drive(
+    pool, procs: int, threads: int, seconds: float, port: int, path, headers, body, cpu=None
+) -> dict:
+    """The same load on one server: ``threads`` connections over ``procs`` processes.
+    ``cpu()``: the CPU seconds the server (and its database) used so far."""
+    cpu_before = cpu() if cpu else 0.0
     begin = time.time() + 0.5
     end = begin + seconds
     shares = [threads // procs + (1 if i < threads % procs else 0) for i in range(procs)]
@@ -246,7 +250,9 @@ def drive(pool, procs: int, threads: int, seconds: float, port: int, path, heade
         answers += n
         latencies += lat
         wrong += bad
+    cpu_used = cpu() - cpu_before if cpu else 0.0
     return {
+        "cpu_ms": 1000 * cpu_used / answers if answers else float("nan"),
         "per_s": answers / seconds,
         "p50": statistics.median(latencies) if latencies else float("nan"),
         "p95": percentile(latencies, 95) if latencies else float("nan"),
@@ -263,14 +269,18 @@ def profile_in_process(app, path: str, headers: dict, n: int) -> None:
     client = app.test_client()
     for _ in range(50):
         client.get(path, headers=headers)
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     for _ in range(n):
         client.get(path, headers=headers)
     plain = (time.perf_counter() - started) * 1000 / n
-    with cProfile.Profile() as profile:
+    cpu = (time.process_time() - cpu_started) * 1000 / n
+    with cProfile.Profile(time.process_time) as profile:  # CPU time, not waits
         for _ in range(n):
             client.get(path, headers=headers)
-    print(f"{plain:.2f} ms a GET in-process without the profiler (load {os.getloadavg()[0]:.2f})")
+    print(
+        f"{plain:.2f} ms a GET in-process without the profiler, {cpu:.2f} ms of it CPU "
+        f"(load {os.getloadavg()[0]:.2f})"
+    )
     stats = pstats.Stats(profile)
     stats.sort_stats("cumulative").print_stats(45)
     stats.sort_stats("tottime").print_stats(25)
@@ -324,6 +334,14 @@ def main() -> None:
         assert answer.status_code == 200, answer.get_json()
         body = answer.get_data()
         assert len(json.loads(body)["nodes"]) == NODES
+        with app.app_context(), rt.db.session() as session:  # what the ORM and the schema say
+            from flask import jsonify
+
+            from bigdata_paas.api.schemas import InstanceOut
+            from bigdata_paas.models import Instance
+
+            orm = jsonify(InstanceOut().dump(session.get(Instance, instance_id).to_dict()))
+        assert body == orm.get_data(), "the answer differs from the schema's dump of to_dict()"
         Path(env["PAAS_BENCH_BODY"]).write_bytes(body)
         if args.profile:
             profile_in_process(app, path, headers, args.profile)
@@ -349,15 +367,26 @@ def main() -> None:
         with ProcessPoolExecutor(max_workers=args.procs) as pool:
             for port in (web_port, bare_port):  # warm both
                 drive(pool, args.procs, args.threads, 1.0, port, path, headers, body)
+            web, bare = servers
+
+            def web_cpu() -> float:
+                if os.environ.get("PAAS_BENCH_CPU_SPLIT"):
+                    print("  web", tree_cpu(web.pid), "db", database_cpu(dbname))
+                return tree_cpu(web.pid) + database_cpu(dbname)
+
+            def bare_cpu() -> float:
+                return tree_cpu(bare.pid)
+
             for r in range(1, args.rounds + 1):
-                for label, port in (("app", web_port), ("bare", bare_port)):
+                for label, port, cpu in (("app", web_port, web_cpu), ("bare", bare_port, bare_cpu)):
                     figures = drive(
-                        pool, args.procs, args.threads, args.seconds, port, path, headers, body
+                        pool, args.procs, args.threads, args.seconds, port, path, headers, body, cpu
                     )
                     rows.append((r, label, figures))
                     print(
                         f"round {r} {label:4}: {figures['per_s']:7.0f}/s p50 "
-                        f"{figures['p50']:.2f} ms p95 {figures['p95']:.2f} ms "
+                        f"{figures['p50']:.2f} ms p95 {figures['p95']:.2f} ms, "
+                        f"server CPU {figures['cpu_ms']:.2f} ms a request "
                         f"(load {figures['load']:.2f}; wrong {figures['wrong']})"
                     )
         print(

@@ -7,13 +7,13 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import Row, select
+from sqlalchemy import Row, bindparam, select
 from sqlalchemy.orm import Session
 
 from bigdata_paas.errors import Conflict, NotFound, Unauthorized
 from bigdata_paas.models import User, iso, utcnow
 from bigdata_paas.operations import audit, quotas
-from bigdata_paas.operations.reads import read_session
+from bigdata_paas.operations.reads import read_connection
 from bigdata_paas.runtime import Runtime
 
 
@@ -40,7 +40,9 @@ def new_token() -> str:
 
 
 #: what the token check reads of the token's user: a Caller, and what refusal looks at
-CALLER_COLUMNS = (User.id, User.name, User.role, User.disabled, User.token_expires_at)
+CALLER_BY_DIGEST = select(
+    User.id, User.name, User.role, User.disabled, User.token_expires_at
+).where(User.token_hash == bindparam("digest"))
 
 
 def refusal(user: User | Row) -> str | None:
@@ -67,8 +69,8 @@ def caller_by_digest(rt: Runtime, digest: str) -> Caller | None:
     raise Unauthorized naming why for a disabled user or an expired token."""
     # Every request asks again (a revoked token or a disabled user is refused at once): the
     # columns it needs by the unique index on token_hash, no ORM object, no transaction.
-    with read_session(rt) as session:
-        user = session.execute(select(*CALLER_COLUMNS).where(User.token_hash == digest)).first()
+    with read_connection(rt) as conn:
+        user = conn.execute(CALLER_BY_DIGEST, {"digest": digest}).first()
     if user is None:
         return None
     reason = refusal(user)
