@@ -9,10 +9,14 @@ from GET /instances/{id}, then starts two gunicorns as the Procfile does
 (``wsgi:app``) and ``bench/bare_instance.py``, whose one route answers the captured body.
 Both are driven by the same client load: ``--threads`` keep-alive connections spread over
 ``--procs`` client processes, for ``--seconds`` a round, the rounds interleaved (app, bare,
-app, bare...) so machine load weighs on both alike. It prints requests/s, p50/p95 and the
-ratio per round and overall, with ``os.getloadavg()``, then drops the database.
+app, bare...) so machine load weighs on both alike. It prints requests/s, p50/p95, the CPU
+each request cost the server (gunicorn's processes, and for the app the database's backends
+too: a figure less swayed by other load) and the ratio per round and overall, with
+``os.getloadavg()``, then drops the database. The answer is checked byte for byte against
+``InstanceOut().dump(Instance.to_dict())`` first, and every answer during the rounds against it.
+``--profile N`` instead cProfiles N GETs in-process (CPU time) and stops.
 
-    .venv/bin/python bench/get_instance.py [--rounds 3] [--seconds 5] [--threads 16]
+    .venv/bin/python bench/get_instance.py [--rounds 3] [--seconds 5] [--threads 16] [--profile N]
 """
 
 from __future__ import annotations
@@ -370,8 +374,6 @@ def main() -> None:
             web, bare = servers
 
             def web_cpu() -> float:
-                if os.environ.get("PAAS_BENCH_CPU_SPLIT"):
-                    print("  web", tree_cpu(web.pid), "db", database_cpu(dbname))
                 return tree_cpu(web.pid) + database_cpu(dbname)
 
             def bare_cpu() -> float:
@@ -390,10 +392,11 @@ def main() -> None:
                         f"(load {figures['load']:.2f}; wrong {figures['wrong']})"
                     )
         print(
-            "\n| round | GET /instances/{id}, 20 nodes (req/s) | p50 ms | p95 ms "
-            "| bare Flask, same JSON (req/s) | p50 ms | p95 ms | ratio | load avg (1 min) |"
+            "\n| round | GET /instances/{id}, 20 nodes (req/s) | p50 ms | p95 ms | CPU ms/req "
+            "| bare Flask, same JSON (req/s) | p50 ms | p95 ms | CPU ms/req | ratio "
+            "| load avg (1 min) |"
         )
-        print("|---|---|---|---|---|---|---|---|---|")
+        print("|---|---|---|---|---|---|---|---|---|---|---|")
         totals = {"app": [], "bare": []}
         for r in range(1, args.rounds + 1):
             a = next(f for rr, label, f in rows if rr == r and label == "app")
@@ -401,14 +404,15 @@ def main() -> None:
             totals["app"].append(a["per_s"])
             totals["bare"].append(b["per_s"])
             print(
-                f"| {r} | {a['per_s']:.0f} | {a['p50']:.2f} | {a['p95']:.2f} | {b['per_s']:.0f} "
-                f"| {b['p50']:.2f} | {b['p95']:.2f} | {a['per_s'] / b['per_s']:.2f}x "
+                f"| {r} | {a['per_s']:.0f} | {a['p50']:.2f} | {a['p95']:.2f} | {a['cpu_ms']:.2f} "
+                f"| {b['per_s']:.0f} | {b['p50']:.2f} | {b['p95']:.2f} | {b['cpu_ms']:.2f} "
+                f"| {a['per_s'] / b['per_s']:.2f}x "
                 f"| {a['load']:.2f} / {b['load']:.2f} |"
             )
         app_rate = statistics.mean(totals["app"])
         bare_rate = statistics.mean(totals["bare"])
         print(
-            f"| all | {app_rate:.0f} | | | {bare_rate:.0f} | | | "
+            f"| all | {app_rate:.0f} | | | | {bare_rate:.0f} | | | | "
             f"{app_rate / bare_rate:.2f}x | {os.getloadavg()} |"
         )
         wrong = sum(f["wrong"] for _r, _l, f in rows)
