@@ -28,7 +28,9 @@ def list_instances(query: dict):
 @blp.response(200, schemas.InstanceOut, description="the instance")
 def instance_detail(instance_id: str):
     """Show an instance: status, options, nodes with hosts, error."""
-    return ops.describe_instance(runtime(), caller(), instance_id)
+    # InstanceOut's answer, dumped by its fast twin: a client following its instance asks
+    # again and again (flask-smorest sends a Response as it is)
+    return jsonify(schemas.dump_instance(ops.describe_instance(runtime(), caller(), instance_id)))
 
 
 @blp.route("/instances/<instance_id>", methods=["DELETE"])

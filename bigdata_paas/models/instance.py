@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, Row, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from bigdata_paas.models.base import Base, iso, utcnow
@@ -83,28 +83,36 @@ class Instance(Base):
         return instance_name(self.service_name, self.id)
 
     def to_dict(self, *, with_nodes: bool = True) -> dict:
-        body = {
-            "id": self.id,
-            "name": self.name,
-            "service": self.service_name,
-            "version": self.service_version,
-            "user": self.user.name if self.user is not None else None,
-            "status": self.status,
-            "options": self.options,
-            "created_at": iso(self.created_at),
-            "updated_at": iso(self.updated_at),
-        }
-        if self.status == "failed":
-            body["error"] = {"step": self.failed_step, "reason": self.error}
-        if self.status == "queued" and self.wait_reason:
-            body["waiting_for"] = self.wait_reason
-        if self.status == "updating" and self.resize:
-            body["resize"] = {k: self.resize[k] for k in ("action", "added", "removed", "options")}
+        body = instance_body(self, self.user.name if self.user is not None else None)
         if with_nodes:
             body["merged_options"] = self.merged_options
             body["nodes"] = [node.to_dict() for node in self.nodes]
             body["services"] = (self.spec or {}).get("services", {})
         return body
+
+
+def instance_body(instance: Instance | Row, user: str | None) -> dict:
+    """What a listing shows of ``instance`` (an Instance, or a row of its columns under their
+    names): without nodes, merged options and services. ``user`` is its owner's name."""
+    body = {
+        "id": instance.id,
+        "name": instance_name(instance.service_name, instance.id),
+        "service": instance.service_name,
+        "version": instance.service_version,
+        "user": user,
+        "status": instance.status,
+        "options": instance.options,
+        "created_at": iso(instance.created_at),
+        "updated_at": iso(instance.updated_at),
+    }
+    if instance.status == "failed":
+        body["error"] = {"step": instance.failed_step, "reason": instance.error}
+    if instance.status == "queued" and instance.wait_reason:
+        body["waiting_for"] = instance.wait_reason
+    if instance.status == "updating" and instance.resize:
+        resize = instance.resize
+        body["resize"] = {k: resize[k] for k in ("action", "added", "removed", "options")}
+    return body
 
 
 class Node(Base):
@@ -131,20 +139,27 @@ class Node(Base):
     host = relationship("Host")
 
     def to_dict(self) -> dict:
-        placed = self.placement or {}
-        return {
-            "name": self.name,
-            "cpu": self.cpu,
-            "mem": self.mem,
-            "host": placed.get("host"),
-            "address": placed.get("address"),
-            "disks": placed.get("disks")
-            or [{"name": name, **body} for name, body in self.spec.get("disks", {}).items()],
-            "networks": placed.get("networks") or self.spec.get("networks", {}),
-            "services": self.spec.get("services", []),
-            "check_ports": self.spec.get("check_ports", []),
-            "runtime": self.runtime,
-        }
+        return node_body(self.name, self.cpu, self.mem, self.spec, self.placement, self.runtime)
+
+
+def node_body(
+    name: str, cpu: int, mem: int, spec: dict, placement: dict | None, runtime: dict | None
+) -> dict:
+    """A node as GET /instances/{id} shows it, from its columns."""
+    placed = placement or {}
+    return {
+        "name": name,
+        "cpu": cpu,
+        "mem": mem,
+        "host": placed.get("host"),
+        "address": placed.get("address"),
+        "disks": placed.get("disks")
+        or [{"name": disk, **body} for disk, body in spec.get("disks", {}).items()],
+        "networks": placed.get("networks") or spec.get("networks", {}),
+        "services": spec.get("services", []),
+        "check_ports": spec.get("check_ports", []),
+        "runtime": runtime,
+    }
 
 
 class Event(Base):

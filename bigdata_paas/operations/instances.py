@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import logging
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import JSON, Select, bindparam, delete, func, select
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
@@ -27,10 +29,12 @@ from bigdata_paas.messaging.publish import (
     publish_destroy,
     publish_launch,
 )
-from bigdata_paas.models import Event, Instance, LogLine, Service, User, new_instance_id
+from bigdata_paas.models import Event, Instance, LogLine, Node, Service, User, new_instance_id
+from bigdata_paas.models.instance import instance_body, node_body
 from bigdata_paas.operations import quotas
 from bigdata_paas.operations.allocations import compute, node_demands
 from bigdata_paas.operations.lifecycle.transitions import advance
+from bigdata_paas.operations.reads import read_connection
 from bigdata_paas.operations.services import check_node_options, get_service, render_instance
 from bigdata_paas.operations.users import Caller
 from bigdata_paas.placement import NoFit
@@ -335,10 +339,70 @@ def get_instance(session: Session, user: Caller, instance_id: str) -> Instance:
     return instance
 
 
+#: the columns GET /instances/{id} shows of a node (node_body), in node_body's order
+NODE_COLUMNS = (Node.name, Node.cpu, Node.mem, Node.spec, Node.placement, Node.runtime)
+
+
+@functools.cache
+def detail_query(postgresql: bool, admin: bool) -> Select:
+    """The select of GET /instances/{id} (made once: building it costs more than running it):
+    the columns instance_body shows and its owner's name, ``:instance_id`` visible to
+    ``:user_id`` unless ``admin``; on PostgreSQL its nodes too, as ``node_rows`` (gathered by
+    the server, a round trip fewer)."""
+    columns: list = [
+        Instance.id,
+        Instance.service_name,
+        Instance.service_version,
+        Instance.status,
+        Instance.options,
+        Instance.merged_options,
+        Instance.spec,
+        Instance.failed_step,
+        Instance.error,
+        Instance.wait_reason,
+        Instance.resize,
+        Instance.created_at,
+        Instance.updated_at,
+        User.name.label("user_name"),
+    ]
+    if postgresql:
+        node = func.json_build_array(*NODE_COLUMNS)
+        gathered = func.json_agg(aggregate_order_by(node, Node.id), type_=JSON)
+        nodes = select(gathered).where(Node.instance_id == Instance.id).scalar_subquery()
+        columns.append(nodes.label("node_rows"))
+    query = select(*columns).outerjoin(User, User.id == Instance.user_id)
+    query = query.where(Instance.id == bindparam("instance_id"))
+    if not admin:  # someone else's is not found (as visible_instances)
+        query = query.where(Instance.user_id == bindparam("user_id"))
+    return query
+
+
+NODES_OF_INSTANCE = (
+    select(*NODE_COLUMNS).where(Node.instance_id == bindparam("instance_id")).order_by(Node.id)
+)
+
+
 def describe_instance(rt: Runtime, user: Caller, instance_id: str) -> dict:
-    """Status, options, nodes with their hosts, and the error of a failed one."""
-    with rt.db.session() as session:
-        return get_instance(session, user, instance_id).to_dict()
+    """Status, options, nodes with their hosts, and the error of a failed one.
+
+    The hot read of a client following its instance: the columns shown, as rows (no ORM
+    objects), in one statement on PostgreSQL and two on SQLite.
+    """
+    postgresql = not rt.db.is_sqlite
+    query = detail_query(postgresql, user.is_admin)
+    with read_connection(rt) as conn:
+        found = conn.execute(query, {"instance_id": instance_id, "user_id": user.id}).first()
+        if found is None:
+            raise NotFound(f"instance {instance_id} not found")
+        if postgresql:
+            nodes = found.node_rows or []
+        else:
+            nodes = conn.execute(NODES_OF_INSTANCE, {"instance_id": instance_id}).all()
+    body = instance_body(found, found.user_name)
+    body["merged_options"] = found.merged_options
+    body["nodes"] = [node_body(*node) for node in nodes]
+    body["services"] = (found.spec or {}).get("services", {})
+    return body
 
 
 def check_visible(rt: Runtime, user: Caller, instance_id: str) -> None:

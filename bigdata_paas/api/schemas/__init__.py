@@ -17,6 +17,7 @@ from bigdata_paas.api.schemas.base import (
     Matches,
     QueryInteger,
     Strict,
+    fast_dump,
     invalid,
     load,
     problems,
@@ -57,6 +58,7 @@ from bigdata_paas.api.schemas.instances import (
     ShortageOut,
     StreamHeaders,
     StreamQuery,
+    dump_instance,
 )
 from bigdata_paas.api.schemas.inventory import (
     HOST_STATE,
@@ -167,6 +169,8 @@ __all__ = [
     "UserOut",
     "UsersOut",
     "VersionsOut",
+    "dump_instance",
+    "fast_dump",
     "invalid",
     "load",
     "problems",

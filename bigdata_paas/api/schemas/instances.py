@@ -10,7 +10,13 @@ from marshmallow import (
 )
 
 from bigdata_paas import names, states
-from bigdata_paas.api.schemas.base import PageQuery, QueryInteger, Strict, name_field
+from bigdata_paas.api.schemas.base import (
+    PageQuery,
+    QueryInteger,
+    Strict,
+    fast_dump,
+    name_field,
+)
 
 STATUS = validate.OneOf(states.STATUSES, error="must be one of {choices}")
 
@@ -81,6 +87,10 @@ class ResizeUnderway(Schema):
     added = fields.List(fields.String())
     removed = fields.List(fields.String())
     options = fields.Dict()
+
+
+#: ``InstanceOut().dump`` for GET /instances/{id}, the read a following client repeats
+dump_instance = fast_dump(InstanceOut())
 
 
 class InstanceSummary(InstanceOut):
