@@ -91,6 +91,9 @@ def _ping_if_idle(dbapi_connection, record, _proxy) -> None:
             cursor.execute("SELECT 1")
         finally:
             cursor.close()
+        # The ping opened a transaction: end it, so the connection leaves the pool as it came
+        # (a connection in a transaction cannot be switched to autocommit, reads.py).
+        dbapi_connection.rollback()
     except Exception as error:  # any failure: the pool drops it and connects anew
         raise exc.DisconnectionError(str(error)) from error
 
