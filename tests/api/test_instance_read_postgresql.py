@@ -95,3 +95,23 @@ def test_the_hot_read_answers_as_the_schema_and_refuses_at_once(data_root, pg_da
             assert session.connection().get_isolation_level() == "READ COMMITTED"
     finally:
         rt.db.dispose()
+
+
+def test_a_connection_pinged_after_sitting_idle_reads_without_a_transaction(
+    data_root, pg_database, monkeypatch
+):
+    """A pooled connection idle past PING_AFTER is pinged as it leaves the pool; the ping's
+    transaction is ended, so the token check can still switch it to autocommit."""
+    from bigdata_paas import db
+
+    app = make_app(base_env(data_root / "var", PAAS_DATABASE_URL=pg_database))
+    rt = app.extensions["paas"]
+    try:
+        client = app.test_client()
+        assert client.get(f"{API}/instances", headers=bearer(ADMIN_TOKEN)).status_code == 200
+        monkeypatch.setattr(db, "PING_AFTER", 0.0)  # every pooled connection is now "idle"
+        with read_connection(rt) as conn:
+            assert conn.connection.driver_connection.autocommit
+        assert client.get(f"{API}/instances", headers=bearer(ADMIN_TOKEN)).status_code == 200
+    finally:
+        rt.db.dispose()
