@@ -6,6 +6,7 @@ import contextlib
 import logging
 import os
 import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,7 +15,6 @@ from typing import cast
 from sqlalchemy import Delete, Update, create_engine, event, exc, make_url
 from sqlalchemy.engine import CursorResult, Engine
 from sqlalchemy.orm import Session, sessionmaker
-from sqlalchemy.pool import NullPool
 
 from bigdata_paas.errors import DatabaseUnavailable
 
@@ -34,11 +34,16 @@ def make_engine(url: str) -> Engine:
         database = make_url(url).database
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
-        # Several processes (web, workers) share one file: NullPool keeps no
-        # connection across a fork, WAL lets readers run beside the writer,
-        # and BEGIN IMMEDIATE takes the write lock up front so two writers
-        # wait for each other instead of failing on a lock upgrade.
-        engine = create_engine(url, poolclass=NullPool, connect_args={"timeout": 30})
+        # Several processes (web, workers) share one file: WAL lets readers run beside the
+        # writer, and BEGIN IMMEDIATE takes the write lock up front so two writers wait for
+        # each other instead of failing on a lock upgrade. Each process keeps a few
+        # connections open (none crosses a fork, _forget_after_fork): opening one per
+        # session cost its pragmas and, when it was the last one open, a WAL checkpoint on
+        # close.
+        engine = create_engine(
+            url, pool_size=5, max_overflow=10, pool_timeout=30, connect_args={"timeout": 30}
+        )
+        _forget_after_fork(engine)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection, _record):
@@ -64,7 +69,22 @@ def make_engine(url: str) -> Engine:
     engine = create_engine(url, pool_size=5, max_overflow=5)
     event.listen(engine, "checkin", _idle_since)
     event.listen(engine, "checkout", _ping_if_idle)
+    _forget_after_fork(engine)
     return engine
+
+
+def _forget_after_fork(engine: Engine) -> None:
+    """In a forked child (a Celery pool process), drop the parent's pooled connections
+    without closing them: the parent still uses them, and two processes on one connection
+    corrupt it. The child opens its own."""
+    ref = weakref.ref(engine)
+
+    def forget() -> None:
+        forked = ref()
+        if forked is not None:
+            forked.dispose(close=False)
+
+    os.register_at_fork(after_in_child=forget)
 
 
 #: seconds a pooled connection may have been idle before it is pinged as it is checked out:

@@ -107,7 +107,7 @@ class Config:
     DATABASE_URL: str = setting("", doc="SQLAlchemy URL; default sqlite:///DATA_DIR/paas.sqlite3")
     BROKER_URL: str = setting("", doc="Celery broker URL; default filesystem://localhost/")
     BROKER_POLLING_INTERVAL: float = setting(
-        0.05, _positive_float, "seconds between polls of the filesystem broker"
+        0.01, _positive_float, "seconds between polls of the filesystem broker"
     )
     QUEUE_PREFIX: str = setting("", doc="prefix of the Celery queue names (isolates test runs)")
     PUBLISH_TIMEOUT: float = setting(

@@ -85,10 +85,19 @@ class Instance(Base):
     def to_dict(self, *, with_nodes: bool = True) -> dict:
         body = instance_body(self, self.user.name if self.user is not None else None)
         if with_nodes:
-            body["merged_options"] = self.merged_options
+            merged, services = rendered(self)
+            body["merged_options"] = merged
             body["nodes"] = [node.to_dict() for node in self.nodes]
-            body["services"] = (self.spec or {}).get("services", {})
+            body["services"] = services
         return body
+
+
+def rendered(instance: Instance | Row) -> tuple[dict | None, dict]:
+    """The merged options and services of ``instance`` once prepared: (None, {}) while it is
+    pending (the launch's render is stored by then, but prepare may still render again)."""
+    if instance.status == "pending":
+        return None, {}
+    return instance.merged_options, (instance.spec or {}).get("services", {})
 
 
 def instance_body(instance: Instance | Row, user: str | None) -> dict:

@@ -30,7 +30,7 @@ from bigdata_paas.messaging.publish import (
     publish_launch,
 )
 from bigdata_paas.models import Event, Instance, LogLine, Node, Service, User, new_instance_id
-from bigdata_paas.models.instance import instance_body, node_body
+from bigdata_paas.models.instance import instance_body, node_body, rendered
 from bigdata_paas.operations import quotas
 from bigdata_paas.operations.allocations import compute, node_demands
 from bigdata_paas.operations.lifecycle.transitions import advance
@@ -399,9 +399,10 @@ def describe_instance(rt: Runtime, user: Caller, instance_id: str) -> dict:
         else:
             nodes = conn.execute(NODES_OF_INSTANCE, {"instance_id": instance_id}).all()
     body = instance_body(found, found.user_name)
-    body["merged_options"] = found.merged_options
+    merged, services = rendered(found)
+    body["merged_options"] = merged
     body["nodes"] = [node_body(*node) for node in nodes]
-    body["services"] = (found.spec or {}).get("services", {})
+    body["services"] = services
     return body
 
 

@@ -8,6 +8,7 @@ import logging
 import pytest
 
 from bigdata_paas import logs
+from tests.conftest import base_env, make_app
 
 
 def record(message: str = "hello %s", *args) -> logging.LogRecord:
@@ -89,12 +90,13 @@ def test_a_published_message_carries_the_request_id_of_its_context():
         ("pipeline.sweep", (), {}, None),
     ],
 )
-def test_a_task_binds_the_argument_named_instance_id(task_name, args, kwargs, expected):
+def test_a_task_binds_the_argument_named_instance_id(task_name, args, kwargs, expected, tmp_path):
     """By the task's own parameters: an agent's report, whose first argument is a host name,
     names no instance."""
-    from bigdata_paas.worker import celery_app
-
-    task = celery_app.tasks[task_name]
+    # An app of the test's own (importing bigdata_paas.worker would make one in ./var and
+    # point this process's temp files into its broker folder)
+    app = make_app(base_env(tmp_path / "var"))
+    task = app.extensions["celery"].tasks[task_name]
     logs._bind_task(task=task, args=args, kwargs=kwargs)
     try:
         assert logs.current("instance_id") == expected
