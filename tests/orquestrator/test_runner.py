@@ -16,6 +16,7 @@ import resource
 import shutil
 import signal
 import stat
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -24,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from bigdata_paas.orquestrator import RunResult, ScriptLimits, run_script
-from bigdata_paas.orquestrator.runner import SAFE_PATH, TRUNCATED, reachable_workdir
+from bigdata_paas.orquestrator.runner import SAFE_PATH, TRUNCATED, Launchers, reachable_workdir
 
 LIMITS = ScriptLimits(timeout=3, max_output=10_000, max_memory=256 * 1024 * 1024, max_processes=64)
 
@@ -520,3 +521,20 @@ def test_secrets_probe_finds_nothing(run, monkeypatch, tmp_path):
     assert set(own) <= DOCUMENTED
     if not stat.S_IMODE(os.stat("/root").st_mode) & 0o005:
         assert probed["/root"].startswith("denied")
+
+
+def test_a_launcher_waits_ahead_of_the_next_command_and_ends_without_one():
+    """A command takes the launcher that waits and leaves the next one waiting; a launcher
+    whose worker goes away (its stdin closes) runs nothing and ends."""
+    launchers = Launchers()
+    taken = launchers.take(sys.executable)
+    waiting = launchers.waiting[sys.executable]
+    assert waiting is not taken and waiting.poll() is None
+    assert launchers.take(sys.executable) is waiting
+    for launcher in (taken, waiting, launchers.waiting[sys.executable]):
+        assert launcher.stdin is not None and launcher.stdout is not None
+        launcher.stdin.close()
+        assert launcher.wait(timeout=30) == 0
+        assert launcher.stdout.read() == b""
+        launcher.stdout.close()
+        launcher.stderr.close()
