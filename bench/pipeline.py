@@ -7,7 +7,10 @@ instances of a 3-node service whose orquestrator exits 0 at once, and reads
 launch -> running from the instances' own event timestamps. In the same run it
 sends N bare chains of 5 no-op tasks to a worker on the same broker.
 
-    .venv/bin/python bench/pipeline.py [--n 50] [--brokers filesystem,amqp]
+    .venv/bin/python bench/pipeline.py [--n 50] [--brokers filesystem,amqp] [--sequential]
+
+``--sequential``: one launch (and one bare chain) at a time, each waited for before the next:
+latency without queueing. Without it, all N are sent back to back: throughput.
 """
 
 from __future__ import annotations
@@ -328,8 +331,10 @@ def main() -> None:
                 base = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
                 env.update(PAAS_BROKER_URL=AMQP, PAAS_DATABASE_URL=f"{base}/{dbname}")
             try:
+                load_before = os.getloadavg()[0]
                 platform = bench_platform(env, args.n, tmp, args.sequential)
                 bare = bench_bare(env, args.n, tmp, args.sequential)
+                platform["load"] = bare["load"] = (load_before, os.getloadavg()[0])
             finally:
                 if dbname:
                     import psycopg
@@ -339,20 +344,25 @@ def main() -> None:
                     cleanup_queues(env, hosts=[f"h{i}" for i in range((3 * args.n) // 16 + 4)])
             label = "filesystem + SQLite" if broker == "filesystem" else "RabbitMQ + PostgreSQL"
             rows.append((label, platform, bare))
+    how = "one at a time, each waited for" if args.sequential else "sent back to back"
     print(
         f"\npipeline benchmark: {args.n} launches of a 3-node service (no-op orquestrator),"
-        f" vs {args.n} bare 5-task chains on the same broker, same run\n"
+        f" vs {args.n} bare 5-task chains on the same broker, {how}, same run\n"
     )
-    print("| broker | what | p50 latency (s) | p95 latency (s) | instances/s |")
-    print("|---|---|---|---|---|")
+    print(
+        "| broker | what | p50 latency (s) | p95 latency (s) | instances/s |"
+        " load avg 1 min (start - end) |"
+    )
+    print("|---|---|---|---|---|---|")
     for label, platform, bare in rows:
+        load = "{:.2f} - {:.2f}".format(*platform["load"])
         print(
             f"| {label} | bigdata-paas launch -> running | {platform['p50']:.3f} | "
-            f"{platform['p95']:.3f} | {platform['rate']:.1f} |"
+            f"{platform['p95']:.3f} | {platform['rate']:.1f} | {load} |"
         )
         print(
             f"| {label} | bare Celery 5-task chain (baseline) | {bare['p50']:.3f} | "
-            f"{bare['p95']:.3f} | {bare['rate']:.1f} |"
+            f"{bare['p95']:.3f} | {bare['rate']:.1f} | {load} |"
         )
     for label, platform, bare in rows:
         print(
