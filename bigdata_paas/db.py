@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import select
 import time
 import weakref
 from collections.abc import Iterator
@@ -87,9 +88,7 @@ def _forget_after_fork(engine: Engine) -> None:
     os.register_at_fork(after_in_child=forget)
 
 
-#: seconds a pooled connection may have been idle before it is pinged as it is checked out:
-#: shorter than any restart of the server (a stop and a start), so a connection pooled before
-#: a restart is always pinged after it
+#: seconds a pooled connection may have been idle before it is pinged as it is checked out
 PING_AFTER = 0.25
 
 
@@ -97,14 +96,27 @@ def _idle_since(_dbapi_connection, record) -> None:
     record.info["idle_since"] = time.monotonic()
 
 
+def _heard_from_server(dbapi_connection) -> bool:
+    """Whether an idle connection's socket has something to read: a server that shuts down
+    (or a backend that is terminated) says so and closes it, which a look without a round
+    trip sees."""
+    try:
+        readable, _, _ = select.select([dbapi_connection.fileno()], [], [], 0)
+    except (OSError, ValueError, AttributeError):
+        return True  # closed already, or no socket to look at: let the ping decide
+    return bool(readable)
+
+
 def _ping_if_idle(dbapi_connection, record, _proxy) -> None:
-    """Ping a connection that has been idle for PING_AFTER: one that died with a restarted
-    server is replaced (the pool tries another) instead of failing the request. One in steady
-    use is not pinged (a ping per checkout was one round trip more per transaction): should
-    the server go, its first statement fails, and that failure recycles the whole pool."""
+    """Ping a connection that has been idle for PING_AFTER, or whose server has spoken since
+    (a restart, however quick, closes it): one that died is replaced (the pool tries another)
+    instead of failing the request. One in steady use, whose socket is quiet, is not pinged
+    (a ping per checkout was one round trip more per transaction)."""
     since = record.info.get("idle_since")
-    if since is None or time.monotonic() - since < PING_AFTER:
-        return  # new, or in use a moment ago
+    if since is None:
+        return  # new
+    if time.monotonic() - since < PING_AFTER and not _heard_from_server(dbapi_connection):
+        return  # in use a moment ago, and nothing came from the server since
     try:
         cursor = dbapi_connection.cursor()
         try:

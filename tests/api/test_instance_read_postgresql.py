@@ -12,7 +12,7 @@ from flask import jsonify
 from bigdata_paas.api.schemas import InstanceOut
 from bigdata_paas.models import Instance, Node, User
 from bigdata_paas.operations.reads import read_connection
-from tests.conftest import ADMIN_TOKEN, base_env, bearer, make_app
+from tests.conftest import ADMIN_TOKEN, PG_ADMIN_URL, base_env, bearer, make_app
 
 API = "/bigdata/api/v1"
 
@@ -113,5 +113,33 @@ def test_a_connection_pinged_after_sitting_idle_reads_without_a_transaction(
         with read_connection(rt) as conn:
             assert conn.connection.driver_connection.autocommit
         assert client.get(f"{API}/instances", headers=bearer(ADMIN_TOKEN)).status_code == 200
+    finally:
+        rt.db.dispose()
+
+
+def test_a_pooled_connection_whose_backend_went_away_a_moment_ago_is_replaced(
+    data_root, pg_database
+):
+    """A restart quicker than PING_AFTER: the server closed the pooled connections (here:
+    their backends are terminated) a moment after their last use. The next request is
+    answered, on a new connection, not with a 503."""
+    import psycopg
+
+    app = make_app(base_env(data_root / "var", PAAS_DATABASE_URL=pg_database))
+    rt = app.extensions["paas"]
+    try:
+        client = app.test_client()
+        assert client.get(f"{API}/instances", headers=bearer(ADMIN_TOKEN)).status_code == 200
+        dbname = pg_database.rsplit("/", 1)[1]
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
+            ended = admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = %s AND pid <> pg_backend_pid()",
+                (dbname,),
+            ).fetchall()
+        assert ended and all(row[0] for row in ended)
+        for _ in range(3):
+            answer = client.get(f"{API}/instances", headers=bearer(ADMIN_TOKEN))
+            assert answer.status_code == 200, answer.get_json()
     finally:
         rt.db.dispose()

@@ -4,7 +4,7 @@ The database is a private cluster of the test's own (initdb in a temp dir, its o
 it is down every request that needs it is a 503 ``unavailable`` naming the database, with
 Retry-After, that created nothing; /health says the database is down. Once it is back, no
 request fails on a pooled connection that died with the old server (the engine pings a
-connection it checks out after it sat idle), every accepted launch runs exactly once (the
+connection it checks out whose server closed it), every accepted launch runs exactly once (the
 workers retry their steps as transient failures), and nothing is allocated twice.
 """
 
@@ -198,8 +198,8 @@ def test_postgresql_restart_during_200_launches_is_503s_then_all_good(pg_cluster
         assert requests.get(f"{base}/health", timeout=30).json()["database"] == "ok"
 
         # a quiet restart: the pooled connections of the web processes, idle, die with the old
-        # server; the first requests after it must still succeed (a checkout after an idle spell
-        # longer than any restart is pinged)
+        # server; the first requests after it must still succeed (a checkout is pinged when its
+        # socket shows the old server closed it)
         pg_cluster.stop("fast")
         pg_cluster.start()
         auth = {"Authorization": f"Bearer {token}"}
