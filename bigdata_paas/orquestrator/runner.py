@@ -139,10 +139,10 @@ BASE_ENV = {"PATH": SAFE_PATH, "LANG": "C.UTF-8", "PYTHONUNBUFFERED": "1"}
 class Launchers:
     """One launcher (launch.py) started ahead of the next command, per interpreter.
 
-    A command takes the waiting launcher and starts the next one for the command after it,
-    so a command does not wait for an interpreter to start (15 ms on this kind of machine).
-    A launcher that waits owns nothing and runs nothing; it ends when its worker does (its
-    stdin closes).
+    A command takes the waiting launcher and, once it has ended, starts the next one for the
+    command after it, so a command does not wait for an interpreter to start (15 ms on this
+    kind of machine), nor for the next one to be spawned. A launcher that waits owns nothing
+    and runs nothing; it ends when its worker does (its stdin closes).
     """
 
     def __init__(self) -> None:
@@ -150,12 +150,19 @@ class Launchers:
         self.waiting: dict[str, subprocess.Popen] = {}
 
     def take(self, python: str) -> subprocess.Popen:
+        """The launcher waiting for ``python`` (or a new one)."""
         with self.lock:
             launcher = self.waiting.pop(python, None)
-            if launcher is None or launcher.poll() is not None:
-                launcher = self._start(python)
-            self.waiting[python] = self._start(python)
+        if launcher is None or launcher.poll() is not None:
+            launcher = self._start(python)
         return launcher
+
+    def refill(self, python: str) -> None:
+        """Have a launcher waiting for ``python``'s next command."""
+        with self.lock:
+            if python in self.waiting and self.waiting[python].poll() is None:
+                return
+            self.waiting[python] = self._start(python)
 
     @staticmethod
     def _start(python: str) -> subprocess.Popen:
@@ -247,7 +254,8 @@ def run_script(
         **{variable: str(path) for variable, path in written.items()},
         **env,
     }
-    process = LAUNCHERS.take(python_for(runner))
+    python = python_for(runner)
+    process = LAUNCHERS.take(python)
     stdin = process.stdin
     if stdin is None:
         raise ValueError("a launcher is started with a stdin pipe")
@@ -258,7 +266,10 @@ def run_script(
         _kill_group(process)
         raise RuntimeError(f"the orquestrator launcher is gone: {exc}") from exc
     result = RunResult(exit_code=None)
-    _pump(process, limits, result, on_output, on_tick or (lambda: None))
+    try:
+        _pump(process, limits, result, on_output, on_tick or (lambda: None))
+    finally:
+        LAUNCHERS.refill(python)
     return result
 
 

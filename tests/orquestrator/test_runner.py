@@ -527,10 +527,15 @@ def test_a_launcher_waits_ahead_of_the_next_command_and_ends_without_one():
     """A command takes the launcher that waits and leaves the next one waiting; a launcher
     whose worker goes away (its stdin closes) runs nothing and ends."""
     launchers = Launchers()
-    taken = launchers.take(sys.executable)
+    taken = launchers.take(sys.executable)  # none waited: a new one
+    launchers.refill(sys.executable)
     waiting = launchers.waiting[sys.executable]
     assert waiting is not taken and waiting.poll() is None
+    launchers.refill(sys.executable)  # one waits already
+    assert launchers.waiting[sys.executable] is waiting
     assert launchers.take(sys.executable) is waiting
+    assert sys.executable not in launchers.waiting
+    launchers.refill(sys.executable)
     for launcher in (taken, waiting, launchers.waiting[sys.executable]):
         assert launcher.stdin is not None and launcher.stdout is not None
         launcher.stdin.close()
