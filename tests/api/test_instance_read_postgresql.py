@@ -6,6 +6,7 @@ next request, and the pooled connection goes back to transactions afterwards."""
 from __future__ import annotations
 
 import json
+import time
 
 from flask import jsonify
 
@@ -133,11 +134,20 @@ def test_a_pooled_connection_whose_backend_went_away_a_moment_ago_is_replaced(
         dbname = pg_database.rsplit("/", 1)[1]
         with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
             ended = admin.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                "SELECT pid, pg_terminate_backend(pid) FROM pg_stat_activity"
                 " WHERE datname = %s AND pid <> pg_backend_pid()",
                 (dbname,),
             ).fetchall()
-        assert ended and all(row[0] for row in ended)
+            assert ended and all(row[1] for row in ended)
+            # terminating signals the backends; as a server that stops, wait until they are gone
+            pids = [row[0] for row in ended]
+            deadline = time.monotonic() + 10
+            while admin.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(%s)", (pids,)
+            ).fetchone()[0]:
+                assert time.monotonic() < deadline, "the backends did not end"
+                time.sleep(0.01)
+        time.sleep(0.05)  # their exit closes the sockets (a stopped server's have closed)
         for _ in range(3):
             answer = client.get(f"{API}/instances", headers=bearer(ADMIN_TOKEN))
             assert answer.status_code == 200, answer.get_json()
