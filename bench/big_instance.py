@@ -41,9 +41,8 @@ from bench.pipeline import (  # noqa: E402
     cleanup_queues,
     parse,
     services_reachable,
-    start,
+    start_workers,
     stop,
-    worker_args,
 )
 
 TEMPLATE = """{% set comma = joiner(",") %}
@@ -197,22 +196,7 @@ def bench(env: dict, sizes: list[int], hosts: int, tmp: Path) -> tuple[list[dict
         "engine": (engine_alone(rt, max(sizes)), load()),
         "insert": (bulk_insert(rt, max(sizes)), load()),
     }
-    prefix = env["PAAS_QUEUE_PREFIX"]
-    full_env = {**os.environ, **env}
-    workers = [
-        start(
-            worker_args("workers.celery_app", f"{prefix}pipeline", f"bp-{uuid.uuid4().hex[:6]}@%h"),
-            full_env,
-            tmp / "pipeline.log",
-        ),
-        start(
-            worker_args(
-                "workers.celery_app", f"{prefix}orquestrator", f"bo-{uuid.uuid4().hex[:6]}@%h"
-            ),
-            full_env,
-            tmp / "orq.log",
-        ),
-    ]
+    workers = start_workers(env, tmp)
     rows = []
     try:
         for size in sizes:

@@ -110,6 +110,22 @@ def worker_args(app: str, queues: str, name: str) -> list[str]:
     ]
 
 
+def start_workers(env: dict, tmp: Path) -> list[subprocess.Popen]:
+    """A pipeline worker and an orquestrator worker, as the Procfile starts them; logs in tmp."""
+    prefix = env["PAAS_QUEUE_PREFIX"]
+    full_env = {**os.environ, **env}
+    return [
+        start(
+            worker_args(
+                "workers.celery_app", f"{prefix}{queue}", f"b{queue[0]}-{uuid.uuid4().hex[:6]}@%h"
+            ),
+            full_env,
+            tmp / log,
+        )
+        for queue, log in (("pipeline", "pipeline.log"), ("orquestrator", "orq.log"))
+    ]
+
+
 def bench_platform(env: dict, n: int, tmp: Path, sequential: bool = False) -> dict:
     from bigdata_paas import create_app
     from bigdata_paas.cli import migrate
@@ -141,22 +157,7 @@ def bench_platform(env: dict, n: int, tmp: Path, sequential: bool = False) -> di
                 "disks": [{"name": f"d{j}", "type": "hdd", "size": 100} for j in range(16)],
             },
         )
-    prefix = env["PAAS_QUEUE_PREFIX"]
-    full_env = {**os.environ, **env}
-    workers = [
-        start(
-            worker_args("workers.celery_app", f"{prefix}pipeline", f"bp-{uuid.uuid4().hex[:6]}@%h"),
-            full_env,
-            tmp / "pipeline.log",
-        ),
-        start(
-            worker_args(
-                "workers.celery_app", f"{prefix}orquestrator", f"bo-{uuid.uuid4().hex[:6]}@%h"
-            ),
-            full_env,
-            tmp / "orq.log",
-        ),
-    ]
+    workers = start_workers(env, tmp)
     try:
         ids = []
         if sequential:  # one warm-up launch: the workers' first task imports and connects
