@@ -20,6 +20,7 @@ from sqlalchemy import (
     insert,
     inspect,
     select,
+    text,
     update,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -153,17 +154,64 @@ def load_networks(session: Session, *, empty: bool = False) -> dict[str, Network
     }
 
 
+#: PostgreSQL's digest of every column the empty inventory is built from (load_hosts and
+#: load_networks with ``empty``): hosts but their usage, disks but who holds them, networks.
+_EMPTY_INVENTORY_DIGEST = text(
+    """
+    SELECT md5(concat_ws(';',
+      coalesce((SELECT string_agg(row(h.id, h.name, h.cpu, h.mem, h.networks, h.labels,
+                                      h.state)::text, ',' ORDER BY h.id) FROM hosts h), ''),
+      coalesce((SELECT string_agg(row(d.id, d.host_id, d.name, d.type, d.size)::text, ','
+                                  ORDER BY d.id) FROM host_disks d), ''),
+      coalesce((SELECT string_agg(n::text, ',' ORDER BY n.id) FROM networks n), '')))
+    """
+)
+
+
+class EmptyInventory:
+    """The inventory as the feasibility check sees it (every host empty), kept in this process
+    between launches with PostgreSQL's digest of the rows it was read from.
+
+    Every submit checks its instance against the whole inventory; reading (and building the
+    views of) every host and disk cost more than the rest of the step. Only an operator's
+    change to the inventory changes this view, so a launch asks the server for the digest
+    (one row) and reads the rows again only when it differs. The views are kept only when the
+    digest is the same after reading them as before (nothing changed meanwhile), and are never
+    written to (``feasible`` does not; a Scheduler, which does, gets views of its own). SQLite
+    has no digest function: there the inventory is read every time.
+    """
+
+    def __init__(self) -> None:
+        self.kept: tuple[str, list[HostView], dict[str, NetworkView]] | None = None
+
+    def read(self, session: Session) -> tuple[list[HostView], dict[str, NetworkView]]:
+        if session.get_bind().dialect.name != "postgresql":
+            return load_hosts(session, empty=True), load_networks(session, empty=True)
+        digest = session.scalar(_EMPTY_INVENTORY_DIGEST)
+        kept = self.kept
+        if kept is not None and kept[0] == digest:
+            return kept[1], kept[2]
+        hosts = load_hosts(session, empty=True)
+        networks = load_networks(session, empty=True)
+        if session.scalar(_EMPTY_INVENTORY_DIGEST) == digest:
+            self.kept = (digest, hosts, networks)  # one assignment: threads see old or new
+        return hosts, networks
+
+
+EMPTY_INVENTORY = EmptyInventory()
+
+
 def check_feasible(session: Session, spec: dict) -> tuple[list[str], int]:
     """Why the instance could never fit the inventory, empty and every host up ([] if it
     could), and the number of hosts it was checked against.
 
     Drained and down hosts count: they may come back, and the instance then waits queued.
     """
-    hosts = load_hosts(session, empty=True)
+    hosts, networks = EMPTY_INVENTORY.read(session)
     shortages = feasible(
         node_demands(spec),
         hosts,
-        load_networks(session, empty=True),
+        networks,
         anti_affinity=spec.get("anti_affinity", "soft"),
         states=HOST_STATES,
     )
