@@ -26,6 +26,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.dml import Update
 from sqlalchemy.types import TypeEngine
 
 from bigdata_paas.db import changed_rows
@@ -287,18 +288,12 @@ def commit_placement(session: Session, instance_id: str, spec: dict, placement: 
     nodes = {
         name: (node_id, cpu, mem)
         for node_id, name, cpu, mem in session.execute(
-            select(Node.id, Node.name, Node.cpu, Node.mem).where(Node.instance_id == instance_id)
+            _NODES_OF_INSTANCE, {"instance_id": instance_id}
         )
     }
-    hosts = {
-        h.id: h
-        for h in session.execute(
-            select(Host.id, Host.name, Host.address).where(
-                Host.id.in_({p.host_id for p in placement.nodes.values()})
-            )
-        )
-    }
-    net_ids = dict(session.execute(select(Network.name, Network.id)).all())
+    host_ids = list({p.host_id for p in placement.nodes.values()})
+    hosts = {h.id: h for h in session.execute(_HOSTS_BY_ID, {"ids": host_ids})}
+    net_ids = dict(session.execute(_NETWORK_IDS).all())
     demand: dict[int, list[int]] = {}
     disk_rows: list[dict] = []
     address_rows: list[dict] = []
@@ -326,88 +321,109 @@ def commit_placement(session: Session, instance_id: str, spec: dict, placement: 
             }
         )
     host_rows = [{"id": h, "cpu": cpu, "mem": mem} for h, (cpu, mem) in demand.items()]
-    took = _update_each(
-        session,
-        _HOSTS,
-        host_rows,
-        {"id": Integer(), "cpu": Integer(), "mem": Integer()},
-        lambda t, v: (
-            t.id == v.id,
-            t.state == "up",
-            t.cpu_used + v.cpu <= t.cpu,
-            t.mem_used + v.mem <= t.mem,
-        ),
-        lambda t, v: {"cpu_used": t.cpu_used + v.cpu, "mem_used": t.mem_used + v.mem},
-    )
-    if took != len(host_rows):
+    if _TAKE_CPU_MEM.run(session, host_rows) != len(host_rows):
         raise AllocationConflict(
             f"cpu/mem on {', '.join(sorted(hosts[h].name for h in demand))} changed"
         )
-    took = _update_each(
-        session,
-        _DISKS,
-        disk_rows,
-        {"id": Integer(), "node_id": Integer()},
-        lambda t, v: (t.id == v.id, t.node_id.is_(None)),
-        lambda t, v: {"node_id": v.node_id},
-    )
-    if took != len(disk_rows):
+    if _TAKE_DISKS.run(session, disk_rows) != len(disk_rows):
         raise AllocationConflict("a disk was taken")
     if address_rows:
         try:
             session.execute(insert(Address), address_rows)
         except IntegrityError as exc:
             raise AllocationConflict("an address was taken") from exc
-    _update_each(
-        session,
-        _NODES,
-        node_rows,
-        {"id": Integer(), "host_id": Integer(), "placement": JSON()},
-        lambda t, v: (t.id == v.id,),
-        lambda t, v: {"host_id": v.host_id, "placement": v.placement},
-    )
+    _PLACE_NODES.run(session, node_rows)
     # Nodes this session already holds (a resize's joining nodes) would show the old values.
     for obj in list(session.identity_map.values()):
         if isinstance(obj, Node) and inspect(obj).dict.get("instance_id") == instance_id:
             session.expire(obj, ["host_id", "placement"])
 
 
-_HOSTS, _DISKS, _NODES = (cast(Table, model.__table__) for model in (Host, HostDisk, Node))
+# commit_placement's statements, built once (building and keying them cost about as much as
+# running them)
+_NODES_OF_INSTANCE = select(Node.id, Node.name, Node.cpu, Node.mem).where(
+    Node.instance_id == bindparam("instance_id")
+)
+_HOSTS_BY_ID = select(Host.id, Host.name, Host.address).where(
+    Host.id.in_(bindparam("ids", expanding=True))
+)
+_NETWORK_IDS = select(Network.name, Network.id)
 
 
-def _update_each(
-    session: Session,
-    table: Table,
-    rows: list[dict],
-    fields: dict[str, TypeEngine],
-    where: Callable[[Any, Any], tuple[ColumnElement[bool], ...]],
-    values: Callable[[Any, Any], dict[str, Any]],
-) -> int:
-    """Run ``UPDATE table SET values(t, v) WHERE where(t, v)`` for each row ``v`` (its
-    ``fields``, by name) and return how many rows it changed in all.
+class _UpdateEach:
+    """``UPDATE table SET values(t, v) WHERE where(t, v)`` for each row ``v`` of a list (its
+    ``fields``, by name), built once per dialect; ``run`` returns how many rows it changed.
 
     On PostgreSQL it is one statement joining the rows as one JSON parameter
     (jsonb_to_recordset); elsewhere one executemany. Either way each row's guard is checked
     against the row as it is then, and the count says how many guards held.
     """
-    if not rows:
-        return 0
-    t = table.c
-    if session.get_bind().dialect.name == "postgresql":
-        v = (
-            func.jsonb_to_recordset(bindparam("rows", rows, type_=JSONB))
-            .table_valued(*(column(name, kind) for name, kind in fields.items()))
-            .render_derived(name="v", with_types=True)
-        )
-        statement = update(table).where(*where(t, v.c)).values(values(t, v.c))
-        return cast(CursorResult, session.execute(statement)).rowcount
-    # Bound names must differ from the table's column names.
-    params = SimpleNamespace(
-        **{name: bindparam(f"b_{name}", type_=k) for name, k in fields.items()}
-    )
-    statement = update(table).where(*where(t, params)).values(values(t, params))
-    batch = [{f"b_{name}": value for name, value in row.items()} for row in rows]
-    return cast(CursorResult, session.execute(statement, batch)).rowcount
+
+    def __init__(
+        self,
+        model: type,
+        fields: dict[str, TypeEngine],
+        where: Callable[[Any, Any], tuple[ColumnElement[bool], ...]],
+        values: Callable[[Any, Any], dict[str, Any]],
+    ) -> None:
+        self.table = cast(Table, model.__table__)  # type: ignore[attr-defined]
+        self.fields, self.where, self.values = fields, where, values
+        self.statements: dict[str, Update] = {}
+
+    def statement(self, dialect: str) -> Update:
+        built = self.statements.get(dialect)
+        if built is None:  # two threads may both build it: the same statement
+            t = self.table.c
+            v: Any
+            if dialect == "postgresql":
+                v = (
+                    func.jsonb_to_recordset(bindparam("rows", type_=JSONB))
+                    .table_valued(*(column(name, kind) for name, kind in self.fields.items()))
+                    .render_derived(name="v", with_types=True)
+                    .c
+                )
+            else:  # bound names must differ from the table's column names
+                v = SimpleNamespace(
+                    **{name: bindparam(f"b_{name}", type_=k) for name, k in self.fields.items()}
+                )
+            built = update(self.table).where(*self.where(t, v)).values(self.values(t, v))
+            self.statements[dialect] = built
+        return built
+
+    def run(self, session: Session, rows: list[dict]) -> int:
+        if not rows:
+            return 0
+        dialect = session.get_bind().dialect.name
+        statement = self.statement(dialect)
+        if dialect == "postgresql":
+            return cast(CursorResult, session.execute(statement, {"rows": rows})).rowcount
+        batch = [{f"b_{name}": value for name, value in row.items()} for row in rows]
+        return cast(CursorResult, session.execute(statement, batch)).rowcount
+
+
+_TAKE_CPU_MEM = _UpdateEach(
+    Host,
+    {"id": Integer(), "cpu": Integer(), "mem": Integer()},
+    lambda t, v: (
+        t.id == v.id,
+        t.state == "up",
+        t.cpu_used + v.cpu <= t.cpu,
+        t.mem_used + v.mem <= t.mem,
+    ),
+    lambda t, v: {"cpu_used": t.cpu_used + v.cpu, "mem_used": t.mem_used + v.mem},
+)
+_TAKE_DISKS = _UpdateEach(
+    HostDisk,
+    {"id": Integer(), "node_id": Integer()},
+    lambda t, v: (t.id == v.id, t.node_id.is_(None)),
+    lambda t, v: {"node_id": v.node_id},
+)
+_PLACE_NODES = _UpdateEach(
+    Node,
+    {"id": Integer(), "host_id": Integer(), "placement": JSON()},
+    lambda t, v: (t.id == v.id,),
+    lambda t, v: {"host_id": v.host_id, "placement": v.placement},
+)
 
 
 def release(session: Session, instance_id: str, names: Collection[str] | None = None) -> bool:
