@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import insert
+from sqlalchemy import Table, bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from bigdata_paas import states
@@ -26,16 +26,14 @@ def prepare(rt: Runtime, instance_id: str) -> str:
         instance = session.get(Instance, instance_id)
         if instance is None or instance.status != states.STEPS["prepare"].source:
             return "skipped"
-        service = session.get(Service, instance.service_id) if instance.service_id else None
-        if (
-            instance.spec is not None
-            and instance.merged_options is not None
-            and service is not None
-            and service.updated_at <= instance.created_at
-        ):
+        changed = session.scalar(
+            _SERVICE_CHANGED, {"id": instance.service_id, "since": instance.created_at}
+        )
+        if instance.spec is not None and instance.merged_options is not None and changed is False:
             # The launch rendered and validated it, with this instance's id, from the
-            # service as it still is.
-            return _store_nodes(session, instance_id, instance.merged_options, instance.spec)
+            # service as it still is: it is stored already.
+            return _store_nodes(session, instance_id, instance.spec)
+        service = session.get(Service, instance.service_id) if instance.service_id else None
         user = session.get_one(User, instance.user_id)
         job: dict[str, Any] = {
             "options": instance.options,
@@ -66,24 +64,34 @@ def prepare(rt: Runtime, instance_id: str) -> str:
         fail(rt, instance_id, "prepare", exc.message)
         return "failed"
     with rt.db.session() as session:
-        return _store_nodes(session, instance_id, merged, spec)
+        return _store_nodes(session, instance_id, spec, {"merged_options": merged, "spec": spec})
 
 
-def _store_nodes(session: Session, instance_id: str, merged: dict, spec: dict) -> str:
-    """Move the instance to prepared with its spec and one row per node; commit."""
+#: None: the service is gone; False: it is as it was at ``since``
+_SERVICE_CHANGED = select(
+    Service.updated_at > bindparam("since", type_=Service.updated_at.type)
+).where(Service.id == bindparam("id"))
+_INSERT_NODES = insert(cast(Table, Node.__table__))
+
+
+def _store_nodes(
+    session: Session, instance_id: str, spec: dict, rendered: dict | None = None
+) -> str:
+    """Move the instance to prepared with one row per node of ``spec`` (and the ``rendered``
+    spec and merged options, when prepare rendered them: the launch's are stored already);
+    commit."""
     if not advance(
         session,
         instance_id,
         "prepare",
         states.PREPARED,
         f"template rendered: {len(spec['nodes'])} node(s)",
-        merged_options=merged,
-        spec=spec,
+        **(rendered or {}),
     ):
         session.commit()
         return "skipped"
     session.execute(
-        insert(Node),
+        _INSERT_NODES,
         [
             {"instance_id": instance_id, "name": name, "cpu": n["cpu"], "mem": n["mem"], "spec": n}
             for name, n in spec["nodes"].items()
