@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import time
 import uuid
+from typing import cast
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import CursorResult, Table, bindparam, or_, select, update
 
 from bigdata_paas import states
-from bigdata_paas.db import changed_rows
 from bigdata_paas.models import Instance, Node, utcnow
 from bigdata_paas.operations import allocations
 from bigdata_paas.operations.lifecycle.commands import Heartbeat, command_job, run_orquestrator
@@ -31,22 +31,8 @@ def run(rt: Runtime, instance_id: str, token: str | None = None) -> str:
     token = token or uuid.uuid4().hex
     with rt.db.session() as session:
         now = utcnow()
-        claimed = changed_rows(
-            session,
-            update(Instance)
-            .where(
-                Instance.id == instance_id,
-                Instance.status == states.STEPS["run"].source,
-                or_(Instance.run_token.is_(None), Instance.run_token == token),
-            )
-            .values(
-                started_at=now,
-                heartbeat_at=now,
-                run_token=token,
-                run_attempts=Instance.run_attempts + 1,
-            )
-            .execution_options(synchronize_session=False),
-        )
+        claim = {"instance_id": instance_id, "token": token, "now": now}
+        claimed = cast(CursorResult, session.execute(_CLAIM_RUN, claim)).rowcount
         if not claimed:
             session.commit()
             return "skipped"
@@ -110,6 +96,24 @@ def run(rt: Runtime, instance_id: str, token: str | None = None) -> str:
         return states.FAILED
     # Destroyed while start ran: the destroy left the rest to this step.
     return finish_destroy(rt, instance_id)
+
+
+_INSTANCES = cast(Table, Instance.__table__)
+#: the run's claim: this attempt's token on a scheduled instance no other attempt holds
+_CLAIM_RUN = (
+    update(_INSTANCES)
+    .where(
+        _INSTANCES.c.id == bindparam("instance_id"),
+        _INSTANCES.c.status == states.STEPS["run"].source,
+        or_(_INSTANCES.c.run_token.is_(None), _INSTANCES.c.run_token == bindparam("token")),
+    )
+    .values(
+        started_at=bindparam("now"),
+        heartbeat_at=bindparam("now"),
+        run_token=bindparam("token"),
+        run_attempts=_INSTANCES.c.run_attempts + 1,
+    )
+)
 
 
 def check_health(rt: Runtime, instance_id: str, nodes: list | None = None) -> tuple[bool, str]:

@@ -80,7 +80,10 @@ def _guarded_update(columns: tuple[str, ...]) -> Update:
 
 def note(session: Session, instance_id: str, step: str, status: str, message: str) -> None:
     """Record an event that changes no status (a wait, a retry of a lost command)."""
-    session.add(Event(instance_id=instance_id, step=step, status=status, message=message))
+    session.execute(
+        _INSERT_EVENT,
+        {"instance_id": instance_id, "step": step, "status": status, "message": message},
+    )
 
 
 def status_of(session: Session, instance_id: str) -> str | None:
