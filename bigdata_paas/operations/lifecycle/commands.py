@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.orm import Session, joinedload
 
 from bigdata_paas.models import Instance, LogLine, Node, Service, utcnow
 from bigdata_paas.orquestrator import ScriptLimits, run_script
@@ -15,7 +15,7 @@ from bigdata_paas.runtime import Runtime
 
 def instance_document(session: Session, instance: Instance) -> dict:
     """The placed instance as the orquestrator reads it from PAAS_INSTANCE_FILE."""
-    nodes = session.scalars(select(Node).where(Node.instance_id == instance.id).order_by(Node.id))
+    nodes = session.execute(_NODES_OF_INSTANCE, {"instance_id": instance.id})
     return {
         "id": instance.id,
         "name": instance.name,
@@ -24,10 +24,22 @@ def instance_document(session: Session, instance: Instance) -> dict:
         "user": instance.user.name,
         "options": instance.merged_options or {},
         "nodes": [
-            {**(n.placement or {"name": n.name, **n.spec}), "runtime": n.runtime} for n in nodes
+            {**(placement or {"name": name, **spec}), "runtime": runtime}
+            for name, spec, placement, runtime in nodes
         ],
         "services": (instance.spec or {}).get("services", {}),
     }
+
+
+# Columns, not ORM objects: the document is read before every command of every instance.
+_NODES_OF_INSTANCE = (
+    select(Node.name, Node.spec, Node.placement, Node.runtime)
+    .where(Node.instance_id == bindparam("instance_id"))
+    .order_by(Node.id)
+)
+_SCRIPT_OF_SERVICE = select(Service.orquestrator, Service.orquestrator_timeout).where(
+    Service.id == bindparam("service_id")
+)
 
 
 @dataclass(frozen=True)
@@ -41,13 +53,15 @@ class Job:
 
 def command_job(rt: Runtime, session: Session, instance_id: str) -> Job:
     """Read the service's script and time limit and the instance's document."""
-    instance = session.get_one(Instance, instance_id)
-    service = session.get(Service, instance.service_id) if instance.service_id else None
+    # the owner with the instance (one query), the service's script alone (not its template)
+    instance = session.get_one(Instance, instance_id, options=[joinedload(Instance.user)])
+    script, timeout = session.execute(
+        _SCRIPT_OF_SERVICE, {"service_id": instance.service_id}
+    ).first() or (None, None)
     return Job(
-        script=service.orquestrator if service else None,
+        script=script,
         document=instance_document(session, instance),
-        timeout=(service.orquestrator_timeout if service else None)
-        or rt.config.ORQUESTRATOR_TIMEOUT,
+        timeout=timeout or rt.config.ORQUESTRATOR_TIMEOUT,
     )
 
 
