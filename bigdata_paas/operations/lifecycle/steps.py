@@ -104,12 +104,14 @@ def _store_nodes(
 def submit(rt: Runtime, instance_id: str) -> str:
     """Check that the instance could ever fit the inventory, then hand it to the scheduler."""
     with rt.db.session() as session:
-        instance = session.get(Instance, instance_id)
-        if instance is None or instance.status != states.STEPS["submit"].source:
+        row = session.execute(
+            select(Instance.status, Instance.spec).where(Instance.id == instance_id)
+        ).first()
+        if row is None or row.status != states.STEPS["submit"].source:
             return "skipped"
-        spec = instance.spec
+        spec = row.spec
         if spec is None:  # prepare stores it as the instance moves to prepared
-            raise RuntimeError(f"instance {instance_id} is {instance.status} without a spec")
+            raise RuntimeError(f"instance {instance_id} is {row.status} without a spec")
         reasons, hosts = allocations.check_feasible(session, spec)
         # With no host at all the instance waits for the first one instead of failing.
         if reasons and hosts:
