@@ -25,6 +25,7 @@ import json
 import math
 import os
 import pickle
+import random
 import resource
 import select
 import signal
@@ -334,6 +335,10 @@ def serve(wfd: int, rfd: int, env: TemplateEnvironment) -> NoReturn:
                     base = _setup((wfd, rfd), limits)
                 else:
                     _limit_render(limits)
+                    # The one state a sandboxed template changes that a later render could
+                    # see: the draws of ``|random`` and ``lipsum``. Seeded afresh, as the
+                    # fork seeded the first render's.
+                    random.seed()
                 if code is None and template is not None:
                     source, generated, code_limit = template
                     del template
@@ -359,7 +364,8 @@ def serve(wfd: int, rfd: int, env: TemplateEnvironment) -> NoReturn:
                 payload = out_of_memory
             del context
             reusable = code is not None and _can_serve_another(limits, base)
-            _write_all(wfd, REPLY.pack(pid, reusable, len(payload)) + payload)
+            _write_all(wfd, REPLY.pack(pid, reusable, len(payload)))
+            _write_all(wfd, payload)
             del payload
             if not reusable:
                 break

@@ -16,7 +16,9 @@ What keeps that as isolated as a fresh process per render:
   (the template source and the environment's settings) and a digest of the generated code the
   renderer compiled, so a template can only ever meet its own later renders; and under the
   ``ImmutableSandboxedEnvironment`` it cannot change anything but its own render's locals (the
-  template object, its globals and its context are made anew for every render).
+  template object, its globals and its context are made anew for every render) and the state
+  of ``random`` (``|random``, ``lipsum``), which the renderer seeds afresh before each render
+  as the fork did for the first.
 * Every render has the limits of a fresh process: the wall deadline and the output cap
   enforced here; a CPU budget (the renderer raises its soft RLIMIT_CPU to the CPU already used
   plus the budget before each render, under a hard cap for its life); ``max_memory`` on top of

@@ -161,6 +161,15 @@ def test_a_render_context_never_reaches_a_later_render() -> None:
     assert served_by(source) == pid
 
 
+def test_each_render_draws_fresh_random_numbers() -> None:
+    """As in a process forked for each render (the fork reseeds ``random``): the renderer
+    reseeds before each render, so no draw depends on an earlier render's."""
+    source = "{{ range(100000)|random }} {{ lipsum(1, html=False, min=5, max=9) }}"
+    outputs = {render_text(source, {"n": n}, limits=FAST) for n in range(4)}
+    assert len(outputs) == 4
+    assert idle(source)[0].renders == 4
+
+
 def test_each_render_gets_a_cpu_budget_on_top_of_what_the_renderer_used() -> None:
     limits = RenderLimits(timeout=3.0)
     source = "{% for i in range(n) %}{% for j in range(100000) %}{% endfor %}{% endfor %}done"
