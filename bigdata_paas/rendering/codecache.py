@@ -1,17 +1,19 @@
 """The parent's cache of the Python source Jinja generates for a template.
 
 Compiling a template (Jinja's lexer, parser and code generator, then Python's ``compile``) costs
-far more than rendering a small one, and it must happen in the child: Jinja folds constant
-expressions while generating code (``{{ 'x'|center(999999999) }}`` would allocate there). So the
-first render of a source also sends back the Python source Jinja generated for it, and the
-parent keeps it in a small LRU cache keyed by the template source and the environment's
-settings; later renders hand that text to the child, which only runs Python's ``compile()`` on
-it. The generated code depends on nothing but the source and the environment (never on the
-context or the limits), and the child writes it to the pipe before any template code runs, so
-nothing a template does while rendering can change what is cached.
+far more than rendering a small one, and it must happen in the renderer: Jinja folds constant
+expressions while generating code (``{{ 'x'|center(999999999) }}`` would allocate there). So a
+new renderer (``rendering.child``) given no code sends back, with its first reply, the Python
+source Jinja generated, and the parent keeps it in a small LRU cache keyed by the template
+source and the environment's settings; a later new renderer for that template is handed that
+text and only runs Python's ``compile()`` on it, and every renderer keeps its code object for
+its later renders. The generated code depends on nothing but the source and the environment
+(never on the context or the limits), and the renderer writes it to the pipe before any
+template code runs, so nothing a template does while rendering can change what is cached.
 
-The child's output on the pipe is a frame (4-byte big-endian length, then that many bytes of
-generated code, usually none), then the JSON result.
+Each reply on the pipe starts with a frame (4-byte big-endian length, then that many bytes of
+generated code, usually none); the reply header and the JSON result follow
+(``rendering.child``).
 """
 
 from __future__ import annotations
@@ -27,8 +29,8 @@ import jinja2
 
 from bigdata_paas.rendering.sandbox import MB, RenderLimits, TemplateEnvironment
 
-#: Generated code larger than this is not cached (nor sent back by the child): such a template
-#: (hundreds of KB of source) is simply compiled again on every render.
+#: Generated code larger than this is not cached (nor sent back by a renderer): such a
+#: template (hundreds of KB of source) is compiled again by every new renderer.
 MAX_CACHED_CODE = MB
 #: Bounds of the per-process cache of generated code (entries, and bytes over all entries).
 CODE_CACHE_ENTRIES = 256
@@ -41,8 +43,8 @@ EMPTY_FRAME = bytes(FRAME_HEADER)
 class CodeCache:
     """A thread-safe LRU of the Python source Jinja generated, keyed by ``cache_key``.
 
-    Only the parent uses it; the child gets the cached text as an argument, so a lock held by
-    another thread at fork time cannot deadlock it.
+    Only the parent uses it; a renderer gets the cached text in its first request, so a lock
+    held by another thread at fork time cannot deadlock it.
     """
 
     def __init__(
@@ -53,7 +55,7 @@ class CodeCache:
     ) -> None:
         self.max_entries = max_entries
         self.max_bytes = max_bytes
-        # Nothing is asked of the child when nothing could be kept.
+        # Nothing is asked of a renderer when nothing could be kept.
         self.max_entry_bytes = min(max_entry_bytes, max_bytes) if max_entries > 0 else 0
         self._entries: OrderedDict[bytes, tuple[str, int]] = OrderedDict()
         self._size = 0
@@ -165,7 +167,7 @@ def codegen_fingerprint(env: TemplateEnvironment) -> bytes:
 
 @functools.lru_cache(maxsize=8)
 def environment(limits: RenderLimits) -> tuple[TemplateEnvironment, bytes]:
-    """The environment for these limits and its fingerprint; only ever used to fork a child."""
+    """The environment for these limits and its fingerprint; only ever used to fork a renderer."""
     env = TemplateEnvironment(limits)
     return env, codegen_fingerprint(env)
 
@@ -175,7 +177,7 @@ def cache_key(fingerprint: bytes, source: str) -> bytes:
 
 
 def code_frame(generated: str | None, limit: int) -> bytes:
-    """The frame the child writes first: the generated code if it may be sent, else empty."""
+    """The frame a reply starts with: the generated code if it may be sent, else empty."""
     if generated is None:
         return EMPTY_FRAME
     data = generated.encode("utf-8", "surrogatepass")
@@ -185,9 +187,9 @@ def code_frame(generated: str | None, limit: int) -> bytes:
 
 
 def split_frame(data: bytes, code_limit: int) -> tuple[bytes, bytes] | None:
-    """Return (generated code, result) from the child's output, or None when malformed.
+    """Return (generated code, the rest) from a reply, or None when its frame is malformed.
 
-    ``code_limit`` is what this render asked for: 0 when the child had the code already.
+    ``code_limit`` is what this render asked for: 0 when the renderer had the code already.
     """
     if len(data) < FRAME_HEADER:
         return None
@@ -199,9 +201,9 @@ def split_frame(data: bytes, code_limit: int) -> tuple[bytes, bytes] | None:
 
 
 def keep_code(cache: CodeCache, key: bytes, output: bytes, code_limit: int) -> bytes | None:
-    """Cache the generated code the child sent, if any; return the result part of the output.
+    """Cache the generated code the renderer sent, if any; return what follows the frame.
 
-    None when the output does not start with a well-formed frame (a child that died before
+    None when the output does not start with a well-formed frame (a renderer that died before
     writing it, or a frame this render did not ask for).
     """
     parts = split_frame(output, code_limit)

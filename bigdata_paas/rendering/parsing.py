@@ -1,6 +1,6 @@
 """Parse rendered text as JSON or YAML (safe loader) and encode the result for the parent.
 
-Runs in the render child, under its limits: a YAML alias bomb or a document nested too deeply
+Runs in the renderer, under the render's limits: a YAML alias bomb or a document nested too deeply
 ends as a ``ParseError`` message, never as a stuck or bloated worker.
 """
 

@@ -3,8 +3,8 @@
 The ``ImmutableSandboxedEnvironment`` refuses internal attributes (``__class__``, ``mro``,
 ``__globals__``...), mutating methods and ``str.format`` tricks; on top of it this module
 refuses huge ``*`` and ``**`` results and refuses to print functions and classes. The process
-limits (memory, CPU, wall clock, output size) are applied by the forked child and its
-supervisor (``rendering.child``, ``rendering.supervisor``).
+limits (memory, CPU, wall clock, output size) are applied to each render by the renderer
+process and its supervisor (``rendering.child``, ``rendering.supervisor``).
 """
 
 from __future__ import annotations
@@ -32,9 +32,9 @@ class RenderLimits:
 
     ``timeout``: wall-clock seconds for the whole render (compile, render, parse).
     ``max_output``: characters of rendered text.
-    ``max_memory``: bytes of address space the render may add on top of what the process had
-    when it forked (a big web or worker process must not starve the render, nor a template
-    use more than this).
+    ``max_memory``: bytes of address space the render may add on top of what the renderer had
+    when the render began (a big web or worker process must not starve the render, nor a
+    template use more than this).
     ``max_repeat``: longest str/list/tuple a ``*`` may produce.
     ``max_power``: ``**`` is refused when the absolute exponent exceeds it or when the integer
     result would need more than that many bits, and ``*`` on two integers likewise: so

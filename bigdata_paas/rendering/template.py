@@ -1,11 +1,12 @@
-"""Render operator-written Jinja2 templates in a sandbox, in a short-lived child process.
+"""Render operator-written Jinja2 templates in a sandbox, in an isolated render process.
 
 Two layers keep a hostile or careless template from hurting the web or worker process: the
-sandboxed environment (``rendering.sandbox``) and a forked child under hard limits
-(``rendering.child``, supervised by ``rendering.supervisor``). The Python code Jinja generates
-for a template is cached by the parent (``rendering.codecache``); the rendered text is parsed
-in the child (``rendering.parsing``). This module is the entry point: a syntax check and the
-two renders.
+sandboxed environment (``rendering.sandbox``) and a renderer process under hard limits
+(``rendering.child``: forked by a small clean zygote, it serves renders of one template only,
+each under its own limits; ``rendering.supervisor`` pools renderers and enforces the deadline
+and the output cap). The Python code Jinja generates for a template is cached by the parent
+(``rendering.codecache``); the rendered text is parsed in the renderer
+(``rendering.parsing``). This module is the entry point: a syntax check and the two renders.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ def check_syntax(source: str) -> None:
 def render_text(
     source: str, context: dict[str, Any], *, limits: RenderLimits = DEFAULT_LIMITS
 ) -> str:
-    """Render a template in the sandboxed child process and return the text."""
+    """Render a template in a sandboxed renderer process and return the text."""
     result = supervisor.render_isolated(source, context, limits, fmt=None)
     if not isinstance(result, str):
         raise TemplateError("template rendering failed (bad result from the render process)")
@@ -59,7 +60,7 @@ def render_spec(
     fmt: str = "json",
     limits: RenderLimits = DEFAULT_LIMITS,
 ) -> Any:
-    """Render a template and parse the text as JSON or YAML (safe loader), in the child."""
+    """Render a template and parse the text as JSON or YAML (safe loader), in the renderer."""
     if fmt not in FORMATS:
         raise ValueError(f"fmt must be 'json' or 'yaml', not {fmt!r}")
     return supervisor.render_isolated(source, context, limits, fmt=fmt)
