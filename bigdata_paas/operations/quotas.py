@@ -17,9 +17,9 @@ only holds off a change of their quota, so their launches no longer queue behind
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Row, bindparam, func, select
+from sqlalchemy import Row, Table, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from bigdata_paas import states
@@ -105,16 +105,21 @@ def _unlimited(limits: dict[str, int | None]) -> bool:
     return all(limit is None for limit in limits.values())
 
 
-#: a user's own limits and the default for everyone, in one statement (``:user_id``)
+_USERS, _SETTINGS = (cast(Table, model.__table__) for model in (User, Setting))
+#: a user's own limits and the default for everyone, in one statement (``:user_id``), as a
+#: row (no ORM object: nothing of the user changes here)
 LIMITS_OF_USER = select(
-    User.quota,
-    select(Setting.value).where(Setting.key == DEFAULT_KEY).scalar_subquery().label("default"),
-).where(User.id == bindparam("user_id"))
+    _USERS.c.quota,
+    select(_SETTINGS.c.value)
+    .where(_SETTINGS.c.key == DEFAULT_KEY)
+    .scalar_subquery()
+    .label("default"),
+).where(_USERS.c.id == bindparam("user_id"))
 #: the same under a share lock on the user's row (the settings row is not locked: an
 #: admin's change of the default is never held off by a launch, nor was it before)
-LIMITS_OF_USER_SHARED = LIMITS_OF_USER.with_for_update(read=True, of=User)
+LIMITS_OF_USER_SHARED = LIMITS_OF_USER.with_for_update(read=True, of=_USERS)
 #: the same under the user's row lock
-LIMITS_OF_USER_LOCKED = LIMITS_OF_USER.with_for_update(of=User)
+LIMITS_OF_USER_LOCKED = LIMITS_OF_USER.with_for_update(of=_USERS)
 
 
 def _limits_of_row(config: Config, row: Row) -> dict[str, int | None]:
