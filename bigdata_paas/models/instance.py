@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from datetime import datetime
+from types import SimpleNamespace
 
 from sqlalchemy import ForeignKey, Index, Row, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -83,16 +85,28 @@ class Instance(Base):
         return instance_name(self.service_name, self.id)
 
     def to_dict(self, *, with_nodes: bool = True) -> dict:
-        body = instance_body(self, self.user.name if self.user is not None else None)
-        if with_nodes:
-            merged, services = rendered(self)
-            body["merged_options"] = merged
-            body["nodes"] = [node.to_dict() for node in self.nodes]
-            body["services"] = services
-        return body
+        owner = self.user.name if self.user is not None else None
+        return instance_dict(self, owner, self.nodes if with_nodes else None)
 
 
-def rendered(instance: Instance | Row) -> tuple[dict | None, dict]:
+#: an instance as the bodies read it: the row object, a row of its columns under their names,
+#: or (a launch's answer) the values just inserted, as attributes
+Columns = Instance | Row | SimpleNamespace
+
+
+def instance_dict(instance: Columns, owner: str | None, nodes: Iterable[Node] | None) -> dict:
+    """What GET /instances/{id} shows of ``instance`` (an Instance, or anything with its
+    columns as attributes), owned by ``owner``, with ``nodes`` (None: a listing's line)."""
+    body = instance_body(instance, owner)
+    if nodes is not None:
+        merged, services = rendered(instance)
+        body["merged_options"] = merged
+        body["nodes"] = [node.to_dict() for node in nodes]
+        body["services"] = services
+    return body
+
+
+def rendered(instance: Columns) -> tuple[dict | None, dict]:
     """The merged options and services of ``instance`` once prepared: (None, {}) while it is
     pending (the launch's render is stored by then, but prepare may still render again)."""
     if instance.status == "pending":
@@ -100,7 +114,7 @@ def rendered(instance: Instance | Row) -> tuple[dict | None, dict]:
     return instance.merged_options, (instance.spec or {}).get("services", {})
 
 
-def instance_body(instance: Instance | Row, user: str | None) -> dict:
+def instance_body(instance: Columns, user: str | None) -> dict:
     """What a listing shows of ``instance`` (an Instance, or a row of its columns under their
     names): without nodes, merged options and services. ``user`` is its owner's name."""
     body = {

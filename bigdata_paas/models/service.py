@@ -30,12 +30,7 @@ class Service(Base):
     @property
     def missing(self) -> list[str]:
         """The parts still to upload before the service can launch."""
-        parts = (
-            ("template", self.template),
-            ("options", self.options),
-            ("orquestrator", self.orquestrator),
-        )
-        return [part for part, value in parts if value is None]
+        return missing_parts(self.template, self.options, self.orquestrator is not None)
 
     @property
     def ready(self) -> bool:
@@ -57,3 +52,14 @@ class Service(Base):
             "created_at": iso(self.created_at),
             "updated_at": iso(self.updated_at),
         }
+
+
+def missing_parts(template: str | None, options: dict | None, orquestrator: bool) -> list[str]:
+    """The parts of a service still to upload before it can launch, of its ``template``, its
+    ``options`` and whether it has an ``orquestrator``."""
+    parts = (
+        ("template", template is not None),
+        ("options", options is not None),
+        ("orquestrator", orquestrator),
+    )
+    return [part for part, present in parts if not present]

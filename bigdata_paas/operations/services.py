@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import ast
+import dataclasses
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from bigdata_paas import states
@@ -18,6 +19,7 @@ from bigdata_paas.errors import (
     ValidationError,
 )
 from bigdata_paas.models import Instance, Service
+from bigdata_paas.models.service import missing_parts
 from bigdata_paas.nodes import spec_problems
 from bigdata_paas.operations import audit
 from bigdata_paas.rendering import (
@@ -65,6 +67,46 @@ def get_service(session: Session, name: str, version: str) -> Service:
     if service is None:
         raise NotFound(f"service {name}/{version} not found")
     return service
+
+
+@dataclasses.dataclass(frozen=True)
+class Launchable:
+    """What a launch or a plan reads of a service: what it renders, and which parts are set
+    (not the orquestrator's text, which only the run step reads)."""
+
+    id: int
+    name: str
+    version: str
+    template: str | None
+    template_format: str
+    options: dict | None
+    has_orquestrator: bool
+
+    @property
+    def missing(self) -> list[str]:
+        return missing_parts(self.template, self.options, self.has_orquestrator)
+
+
+_SERVICES = Service.__table__.c
+#: the columns of Launchable, for ``:name`` and ``:version``: rows, not ORM objects (a
+#: launch reads one service and changes nothing of it)
+LAUNCHABLE = select(
+    _SERVICES.id,
+    _SERVICES.name,
+    _SERVICES.version,
+    _SERVICES.template,
+    _SERVICES.template_format,
+    _SERVICES.options,
+    _SERVICES.orquestrator.is_not(None).label("has_orquestrator"),
+).where(_SERVICES.name == bindparam("name"), _SERVICES.version == bindparam("version"))
+
+
+def get_launchable(session: Session, name: str, version: str) -> Launchable:
+    """The service ``name``/``version`` as a launch reads it; NotFound if there is none."""
+    row = session.execute(LAUNCHABLE, {"name": name, "version": version}).first()
+    if row is None:
+        raise NotFound(f"service {name}/{version} not found")
+    return Launchable(*row)
 
 
 def catalog(rt: Runtime) -> list[dict]:

@@ -65,8 +65,9 @@ def test_launch_gluster_is_202_with_location_and_a_pending_instance(client, admi
     assert location.endswith(f"{API}/instances/{body['id']}")
     followed = client.get(location, headers=user)
     assert followed.status_code == 200
-    assert followed.get_json()["id"] == body["id"]
-    assert followed.get_json()["status"] == "pending"
+    # the answer is the instance as it was stored, nothing more or less
+    assert followed.get_json() == body
+    assert body["status"] == "pending" and body["nodes"] == [] and body["merged_options"] is None
     assert instance_total(client, user) == 1
 
 
