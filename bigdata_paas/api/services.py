@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import request, url_for
+from flask import jsonify, request, url_for
 
 from bigdata_paas.api import schemas
 from bigdata_paas.api.auth import admin_required
@@ -103,7 +103,9 @@ def launch(headers: dict, values: dict, name: str, version: str):
     answer = {"Location": url_for("instances.instance_detail", instance_id=launched.instance["id"])}
     if launched.replayed:
         answer["Idempotent-Replayed"] = "true"
-    return launched.instance, answer
+    # InstanceOut's answer, dumped by its fast twin as GET /instances/{id} is (flask-smorest
+    # sends a Response as it is, with this status and these headers)
+    return jsonify(schemas.dump_instance(launched.instance)), 202, answer
 
 
 @blp.route("/services/<name>/<version>/plan", methods=["POST"])
