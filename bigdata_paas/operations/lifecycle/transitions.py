@@ -49,10 +49,7 @@ def advance(
     params.update(instance_id=instance_id, sources=list(sources), to=to, at=utcnow())
     moved = cast(CursorResult, session.execute(statement, params)).rowcount
     if moved == 1:
-        session.execute(
-            _INSERT_EVENT,
-            {"instance_id": instance_id, "step": step, "status": to, "message": message},
-        )
+        note(session, instance_id, step, to, message)
         log.info("instance %s: %s by %s", instance_id, to, step, extra={"instance_id": instance_id})
     return moved == 1
 
@@ -61,6 +58,7 @@ def advance(
 # set of columns (not an ORM bulk UPDATE built anew and an Event flushed by the unit of work),
 # which is most of what a guarded move cost the worker. Nothing reads them back through the
 # session, so the identity map has nothing to keep in step (as synchronize_session=False).
+# Events, a launch's first one included, are inserted by note().
 _INSERT_EVENT = insert(cast(Table, Event.__table__))
 
 
