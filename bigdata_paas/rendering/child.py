@@ -299,7 +299,8 @@ def _next_request(rfd: int, idle: float | None) -> tuple[Any, Any, Any] | None:
     return template, context, fmt
 
 
-def _write_all(fd: int, data: bytes) -> None:
+def write_all(fd: int, data: bytes) -> None:
+    """Write all of ``data`` to the pipe ``fd`` (both ends of a render use it)."""
     view = memoryview(data)
     while view:
         written = os.write(fd, view)
@@ -352,7 +353,7 @@ def serve(wfd: int, rfd: int, env: TemplateEnvironment) -> NoReturn:
                 code = None
             first = False
             try:
-                _write_all(wfd, frame)
+                write_all(wfd, frame)
             except BaseException:
                 os._exit(status)  # never follow a partial frame with anything
             try:
@@ -364,8 +365,8 @@ def serve(wfd: int, rfd: int, env: TemplateEnvironment) -> NoReturn:
                 payload = out_of_memory
             del context
             reusable = code is not None and _can_serve_another(limits, base)
-            _write_all(wfd, REPLY.pack(pid, reusable, len(payload)))
-            _write_all(wfd, payload)
+            write_all(wfd, REPLY.pack(pid, reusable, len(payload)))
+            write_all(wfd, payload)
             del payload
             if not reusable:
                 break

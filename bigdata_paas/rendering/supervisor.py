@@ -57,7 +57,7 @@ from typing import Any
 
 from bigdata_paas.errors import TemplateError, Unavailable
 from bigdata_paas.rendering import codecache, zygote
-from bigdata_paas.rendering.child import REPLY, REQUEST_LENGTH, memory_message
+from bigdata_paas.rendering.child import REPLY, REQUEST_LENGTH, memory_message, write_all
 from bigdata_paas.rendering.sandbox import MB, RenderLimits
 
 #: How long the zygote may take to report a killed renderer's status.
@@ -441,7 +441,7 @@ class _Reply:
 def _exchange(renderer: _Renderer, request: bytes, limits: RenderLimits, code_limit: int) -> _Reply:
     """Send one request and read the reply until complete, the deadline or the output cap."""
     try:
-        _write_all(renderer.requests, REQUEST_LENGTH.pack(len(request)) + request)
+        write_all(renderer.requests, REQUEST_LENGTH.pack(len(request)) + request)
     except BrokenPipeError:
         pass  # the renderer is gone already: the closed result pipe and its status tell why
     deadline = time.monotonic() + limits.timeout
@@ -460,13 +460,6 @@ def _exchange(renderer: _Renderer, request: bytes, limits: RenderLimits, code_li
         data = os.read(renderer.results, 1 << 16)
         if not data or reply.add(data, code_limit, max_bytes):
             return reply
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        written = os.write(fd, view)
-        view = view[written:]
 
 
 def render_isolated(
