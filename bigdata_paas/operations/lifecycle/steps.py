@@ -72,6 +72,7 @@ _SERVICE_CHANGED = select(
     Service.updated_at > bindparam("since", type_=Service.updated_at.type)
 ).where(Service.id == bindparam("id"))
 _INSERT_NODES = insert(cast(Table, Node.__table__))
+_STATUS_AND_SPEC = select(Instance.status, Instance.spec).where(Instance.id == bindparam("id"))
 
 
 def _store_nodes(
@@ -104,9 +105,7 @@ def _store_nodes(
 def submit(rt: Runtime, instance_id: str) -> str:
     """Check that the instance could ever fit the inventory, then hand it to the scheduler."""
     with rt.db.session() as session:
-        row = session.execute(
-            select(Instance.status, Instance.spec).where(Instance.id == instance_id)
-        ).first()
+        row = session.execute(_STATUS_AND_SPEC, {"id": instance_id}).first()
         if row is None or row.status != states.STEPS["submit"].source:
             return "skipped"
         spec = row.spec
