@@ -394,6 +394,15 @@ def pg_database():
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def each_database(request) -> dict[str, str]:
+    """Run the test twice, on SQLite and on a fresh PostgreSQL database: what to add to
+    ``base_env`` ({} for SQLite, the default)."""
+    if request.param == "postgresql":
+        return {"PAAS_DATABASE_URL": request.getfixturevalue("pg_database")}
+    return {}
+
+
 @pytest.fixture
 def services_env(data_root, pg_database) -> Iterator[dict[str, str]]:
     """A deployment on PostgreSQL and RabbitMQ with queues unique to this test, which are

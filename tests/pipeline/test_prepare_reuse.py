@@ -16,12 +16,9 @@ TEMPLATE = """{"nodes": {{ '{' }}{% for i in range(opts['n']) %}"n{{ i }}{{ suff
  {"cpu": 1, "mem": 128}{{ "," if not loop.last }}{% endfor %}}, "services": {}}"""
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def app(request, tmp_path):
-    extra = {}
-    if request.param == "postgresql":
-        extra["PAAS_DATABASE_URL"] = request.getfixturevalue("pg_database")
-    app = make_app(base_env(tmp_path / "var", **extra))
+@pytest.fixture
+def app(each_database, tmp_path):
+    app = make_app(base_env(tmp_path / "var", **each_database))
     yield app
     app.extensions["paas"].db.dispose()
 

@@ -17,12 +17,9 @@ API = "/bigdata/api/v1"
 NODES = 6
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def rt(request, tmp_path):
-    extra = {}
-    if request.param == "postgresql":
-        extra["PAAS_DATABASE_URL"] = request.getfixturevalue("pg_database")
-    app = make_app(base_env(tmp_path / "var", **extra))
+@pytest.fixture
+def rt(each_database, tmp_path):
+    app = make_app(base_env(tmp_path / "var", **each_database))
     rt = app.extensions["paas"]
     client, auth = app.test_client(), bearer(ADMIN_TOKEN)
     network = {"name": "net", "cidr": "10.9.0.0/24", "gateway": "10.9.0.1"}
