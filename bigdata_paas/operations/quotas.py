@@ -91,14 +91,23 @@ def config_defaults(config: Config) -> dict[str, int | None]:
     return {r: getattr(config, f"DEFAULT_QUOTA_{r.upper()}") for r in RESOURCES}
 
 
+def merged_limits(config: Config, default: dict | None, own: dict | None) -> dict[str, int | None]:
+    """A user's limits: their ``own`` quota over the admin's ``default`` over the config's."""
+    return {**config_defaults(config), **(default or {}), **(own or {})}
+
+
+def _stored_default(session: Session) -> dict | None:
+    stored = session.get(Setting, DEFAULT_KEY)
+    return stored.value if stored is not None else None
+
+
 def default_limits(session: Session, config: Config) -> dict[str, int | None]:
     """The limits of a user for whom no admin set any: the admin's default, else config."""
-    stored = session.get(Setting, DEFAULT_KEY)
-    return {**config_defaults(config), **(stored.value if stored is not None else {})}
+    return merged_limits(config, _stored_default(session), None)
 
 
 def limits_of(session: Session, config: Config, user: User) -> dict[str, int | None]:
-    return {**default_limits(session, config), **(user.quota or {})}
+    return merged_limits(config, _stored_default(session), user.quota)
 
 
 def _unlimited(limits: dict[str, int | None]) -> bool:
@@ -124,7 +133,7 @@ LIMITS_OF_USER_LOCKED = LIMITS_OF_USER.with_for_update(of=_USERS)
 
 def _limits_of_row(config: Config, row: Row) -> dict[str, int | None]:
     """``limits_of`` from a row of LIMITS_OF_USER."""
-    return {**config_defaults(config), **(row.default or {}), **(row.quota or {})}
+    return merged_limits(config, row.default, row.quota)
 
 
 def excesses(
