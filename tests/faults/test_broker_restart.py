@@ -29,14 +29,21 @@ pytestmark = [pytest.mark.faults, pytest.mark.integration, pytest.mark.services]
 LAUNCHES = 200
 STOP_AFTER = 70  # accepted launches before the broker stops
 REFUSED_WHILE_DOWN = 5  # refused launches before it starts again
+HELD_BACK = 50  # the last launches wait until the broker is down, so some surely meet it
 
 
 class Launcher(threading.Thread):
-    """Launch ``total`` instances one after the other; count the answers by status code."""
+    """Launch ``total`` instances one after the other; count the answers by status code.
+
+    Launches go on while the broker stops, but the last ``HELD_BACK`` wait for
+    ``broker_down``: a launch is quicker than ``rabbitmqctl stop``, so without it every
+    launch could be over before the broker is.
+    """
 
     def __init__(self, deployment: Deployment, total: int) -> None:
         super().__init__(name="launcher", daemon=True)
         self.deployment, self.total = deployment, total
+        self.broker_down = threading.Event()
         self.accepted: list[str] = []
         self.codes: Counter = Counter()
         self.refusals: list[dict] = []
@@ -44,7 +51,9 @@ class Launcher(threading.Thread):
 
     def run(self) -> None:
         try:
-            for _ in range(self.total):
+            for sent in range(self.total):
+                if sent == self.total - HELD_BACK:
+                    self.broker_down.wait(timeout=120)
                 response = self.deployment.launch()
                 self.codes[response.status_code] += 1
                 if response.status_code == 202:
@@ -81,6 +90,7 @@ def test_rabbitmq_restart_during_200_launches_loses_and_strands_nothing(
         launcher.start()
         wait_until(lambda: len(launcher.accepted) >= STOP_AFTER, "launches before the stop")
         rabbit_node.stop()
+        launcher.broker_down.set()
         in_flight_at_stop = sum(
             n for s, n in deployment.statuses().items() if s not in ("running", "failed")
         )

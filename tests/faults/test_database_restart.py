@@ -47,6 +47,7 @@ CLIENTS = 4
 LAUNCHES = 200
 STOP_AFTER = 60  # accepted launches before the database stops
 REFUSED_WHILE_DOWN = 8  # refused launches before it starts again
+HELD_BACK = 10  # each client's last launches wait until the database is down
 
 
 @dataclass
@@ -58,11 +59,15 @@ class Answer:
 
 
 class Client(threading.Thread):
-    """One client: ``total`` launches one after the other, backing off when told to."""
+    """One client: ``total`` launches one after the other, backing off when told to.
 
-    def __init__(self, url: str, token: str, total: int) -> None:
+    The last ``HELD_BACK`` wait for ``database_down``, so that however quick a launch is,
+    some surely meet the outage.
+    """
+
+    def __init__(self, url: str, token: str, total: int, database_down: threading.Event) -> None:
         super().__init__(daemon=True)
-        self.url, self.total = url, total
+        self.url, self.total, self.database_down = url, total, database_down
         self.headers = {"Authorization": f"Bearer {token}"}
         self.answers: list[Answer] = []
         self.error: BaseException | None = None
@@ -70,7 +75,9 @@ class Client(threading.Thread):
     def run(self) -> None:
         try:
             with requests.Session() as session:
-                for _ in range(self.total):
+                for count in range(self.total):
+                    if count == self.total - HELD_BACK:
+                        self.database_down.wait(timeout=120)
                     sent = time.monotonic()
                     response = session.post(self.url, json={}, headers=self.headers, timeout=60)
                     self.answers.append(
@@ -127,8 +134,9 @@ def test_postgresql_restart_during_200_launches_is_503s_then_all_good(pg_cluster
     base = f"http://127.0.0.1:{port}{API}"
     name, version = SERVICE
     token = env["PAAS_ADMIN_TOKEN"]
+    database_down = threading.Event()
     clients = [
-        Client(f"{base}/services/{name}/{version}", token, LAUNCHES // CLIENTS)
+        Client(f"{base}/services/{name}/{version}", token, LAUNCHES // CLIENTS, database_down)
         for _ in range(CLIENTS)
     ]
     every = lambda: [a for c in clients for a in c.answers]  # noqa: E731
@@ -140,6 +148,7 @@ def test_postgresql_restart_during_200_launches_is_503s_then_all_good(pg_cluster
         )
         pg_cluster.stop("fast")
         down_at = time.monotonic()
+        database_down.set()
         # while it is down: /health says so, and a request that needs it is a clear 503
         health = requests.get(f"{base}/health", timeout=30)
         assert health.status_code == 503
