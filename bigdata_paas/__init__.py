@@ -41,7 +41,7 @@ def create_app(config: Config | None = None) -> Flask:
     if isinstance(app.json, DefaultJSONProvider):  # Flask's own, as no other is set
         app.json.sort_keys = False
     celery = celery_init_app(app, config)
-    db = Database(config.database_url)
+    db = Database(config.database_url, config.DB_POOL_SIZE, config.DB_MAX_OVERFLOW)
     install_outbox(db.sessionmaker, celery)
     app.extensions["paas"] = Runtime(config=config, db=db, celery=celery)
     init_api(app)

@@ -29,8 +29,14 @@ def changed_rows(session: Session, statement: Update | Delete) -> int:
     return cast(CursorResult, session.execute(statement)).rowcount
 
 
-def make_engine(url: str) -> Engine:
-    """Create the engine for ``url``; SQLite gets WAL, a busy timeout and immediate writes."""
+def make_engine(url: str, pool_size: int = 10, max_overflow: int = 10) -> Engine:
+    """Create the engine for ``url``; SQLite gets WAL, a busy timeout and immediate writes.
+
+    On PostgreSQL a process keeps up to ``pool_size`` connections open, and opens up to
+    ``max_overflow`` more while that many are in use at once, each closed when given back:
+    a web worker whose requests often need more than ``pool_size`` at once would connect
+    anew (a PostgreSQL backend started, then ended) on most of them.
+    """
     if url.startswith("sqlite"):
         database = make_url(url).database
         if database and database != ":memory:":
@@ -67,7 +73,7 @@ def make_engine(url: str) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    engine = create_engine(url, pool_size=5, max_overflow=5)
+    engine = create_engine(url, pool_size=pool_size, max_overflow=max_overflow)
     event.listen(engine, "checkin", _idle_since)
     event.listen(engine, "checkout", _ping_if_idle)
     _forget_after_fork(engine)
@@ -142,9 +148,9 @@ def unreachable(error: BaseException) -> bool:
 class Database:
     """One engine and its session factory, shared by the web app and the workers."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, pool_size: int = 10, max_overflow: int = 10) -> None:
         self.url = url
-        self.engine = make_engine(url)
+        self.engine = make_engine(url, pool_size, max_overflow)
         self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
 
     @property

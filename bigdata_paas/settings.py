@@ -45,6 +45,13 @@ def _optional_count(text: str) -> int | None:
     return value
 
 
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise ValueError("expected an integer >= 0")
+    return value
+
+
 def _port(text: str) -> int:
     value = int(text)
     if not 1 <= value <= 65535:
@@ -105,6 +112,12 @@ class Config:
         "", doc="key signing the web console's session cookies (generated into DATA_DIR if empty)"
     )
     DATABASE_URL: str = setting("", doc="SQLAlchemy URL; default sqlite:///DATA_DIR/paas.sqlite3")
+    DB_POOL_SIZE: int = setting(
+        10, _positive_int, "PostgreSQL connections each process keeps open (web: per worker)"
+    )
+    DB_MAX_OVERFLOW: int = setting(
+        10, _count, "more a process may open at busy moments, closed after use"
+    )
     BROKER_URL: str = setting("", doc="Celery broker URL; default filesystem://localhost/")
     BROKER_POLLING_INTERVAL: float = setting(
         0.01, _positive_float, "seconds between polls of the filesystem broker"
