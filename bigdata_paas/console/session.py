@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 from flask import (
     Flask,
+    Request,
     abort,
     current_app,
     g,
@@ -27,7 +28,7 @@ from flask import (
     session,
     url_for,
 )
-from flask.sessions import SecureCookieSessionInterface
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 
 from bigdata_paas.console import bp
 from bigdata_paas.credentials import console_secret_key
@@ -52,6 +53,13 @@ class ConsoleSessionInterface(SecureCookieSessionInterface):
 
     def get_cookie_secure(self, app: Flask) -> bool:
         return bool(app.config["SESSION_COOKIE_SECURE"] or request.is_secure)
+
+    def open_session(self, app: Flask, incoming: Request) -> SecureCookieSession | None:
+        # Flask opens it for every request; the API's never carry the cookie (its path is
+        # /console): their empty session, without building the signer for each
+        if app.secret_key and self.get_cookie_name(app) not in incoming.cookies:
+            return self.session_class()
+        return super().open_session(app, incoming)
 
 
 @bp.app_template_global()
