@@ -10,7 +10,8 @@ from functools import wraps
 from flask import Flask, current_app, g, request
 
 from bigdata_paas.errors import Forbidden, Unauthorized
-from bigdata_paas.operations.users import authenticate
+from bigdata_paas.operations.instances import seen_by
+from bigdata_paas.operations.users import authenticate_riding
 
 #: endpoints that answer without a token
 PUBLIC_ENDPOINTS = {"health.health", "health.livez", "health.readyz", "static"}
@@ -18,6 +19,9 @@ PUBLIC_ENDPOINTS = {"health.health", "health.livez", "health.readyz", "static"}
 METRICS_ENDPOINTS = {"metrics.metrics"}
 #: endpoints a browser opens: answer 401 with a Basic challenge so the browser asks for it
 BROWSER_ENDPOINTS = {"api-docs.openapi_json", "api-docs.openapi_swagger_ui", "docs_assets.asset"}
+#: endpoints whose first read rides on the token check's statement (users.Rider): the rider
+#: for the request's view arguments; what it read is ``g.ridden``
+RIDERS = {"instances.instance_detail": lambda args: seen_by(args["instance_id"])}
 
 
 def token_from_request() -> str | None:
@@ -52,7 +56,11 @@ def init_auth(app: Flask) -> None:
         if request.endpoint in METRICS_ENDPOINTS and is_metrics_token(token):
             g.user = None
             return None
-        user = authenticate(current_app.extensions["paas"], token) if token else None
+        user = None
+        if token:
+            ride = RIDERS.get(request.endpoint)
+            rider = ride(request.view_args) if ride and request.view_args else None
+            user, g.ridden = authenticate_riding(current_app.extensions["paas"], token, rider)
         if user is None:
             if request.endpoint in BROWSER_ENDPOINTS:
                 exc = Unauthorized("a bearer token is required (as the Basic password here)")

@@ -10,7 +10,17 @@ import logging
 from types import SimpleNamespace
 from typing import Any, cast
 
-from sqlalchemy import JSON, Select, Table, bindparam, delete, func, insert, select
+from sqlalchemy import (
+    JSON,
+    Select,
+    Table,
+    bindparam,
+    delete,
+    func,
+    insert,
+    literal_column,
+    select,
+)
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
@@ -43,7 +53,7 @@ from bigdata_paas.operations.services import (
     get_launchable,
     render_instance,
 )
-from bigdata_paas.operations.users import Caller
+from bigdata_paas.operations.users import Caller, Rider
 from bigdata_paas.placement import NoFit
 from bigdata_paas.rendering import validate_spec
 from bigdata_paas.runtime import Runtime
@@ -350,12 +360,41 @@ def get_instance(session: Session, user: Caller, instance_id: str) -> Instance:
 NODE_COLUMNS = (Node.name, Node.cpu, Node.mem, Node.spec, Node.placement, Node.runtime)
 
 
+def version(instance: str, owner: str) -> str:
+    """SQL (PostgreSQL) for a version of what GET /instances/{id} shows of ``instance`` with
+    owner ``owner`` (the names or aliases of their tables): the row versions of the instance,
+    of its owner and of each of its nodes (xmin: the transaction that wrote the row).
+    Another write to any of them, or a node added or removed, gives another version; as long
+    as none comes, the same."""
+    nodes = (
+        "SELECT string_agg(concat_ws('.', n.id, n.xmin), ',' ORDER BY n.id) "
+        f"FROM nodes n WHERE n.instance_id = {instance}.id"
+    )
+    return f"concat_ws(' ', {instance}.xmin, coalesce({owner}.xmin::text, '-'), ({nodes}))"
+
+
+#: the rider of GET /instances/{id}'s token check (users.Rider): the version of the
+#: instance as ``u``, the caller, may see it (as visible_instances), NULL when they may not
+SEEN = (
+    f"(SELECT {version('i', 'o')} FROM instances i LEFT JOIN users o ON o.id = i.user_id "
+    "WHERE i.id = %(instance_id)s AND (u.role = 'admin' OR i.user_id = u.id))"
+)
+
+
+def seen_by(instance_id: str) -> Rider | None:
+    """What GET /instances/{id} asks along with its token check: the version of the
+    instance the caller sees, if ``instance_id`` can be an instance's id at all."""
+    if len(instance_id) > 32 or "\x00" in instance_id:
+        return None  # no instance has it: the view answers (a 404, a 400 for a NUL)
+    return Rider(SEEN, {"instance_id": instance_id})
+
+
 @functools.cache
 def detail_query(postgresql: bool, admin: bool) -> Select:
     """The select of GET /instances/{id} (made once: building it costs more than running it):
     the columns instance_body shows and its owner's name, ``:instance_id`` visible to
     ``:user_id`` unless ``admin``; on PostgreSQL its nodes too, as ``node_rows`` (gathered by
-    the server, a round trip fewer)."""
+    the server, a round trip fewer), and the version of all that, as ``version``."""
     columns: list = [
         Instance.id,
         Instance.service_name,
@@ -377,6 +416,7 @@ def detail_query(postgresql: bool, admin: bool) -> Select:
         gathered = func.json_agg(aggregate_order_by(node, Node.id), type_=JSON)
         nodes = select(gathered).where(Node.instance_id == Instance.id).scalar_subquery()
         columns.append(nodes.label("node_rows"))
+        columns.append(literal_column(version("instances", "users")).label("version"))
     query = select(*columns).outerjoin(User, User.id == Instance.user_id)
     query = query.where(Instance.id == bindparam("instance_id"))
     if not admin:  # someone else's is not found (as visible_instances)
@@ -390,7 +430,15 @@ NODES_OF_INSTANCE = (
 
 
 def describe_instance(rt: Runtime, user: Caller, instance_id: str) -> dict:
-    """Status, options, nodes with their hosts, and the error of a failed one.
+    """Status, options, nodes with their hosts, and the error of a failed one."""
+    return describe_instance_versioned(rt, user, instance_id)[0]
+
+
+def describe_instance_versioned(
+    rt: Runtime, user: Caller, instance_id: str
+) -> tuple[dict, str | None]:
+    """describe_instance(), and on PostgreSQL the version of what it shows (``version``),
+    read in the same statement (None on SQLite).
 
     The hot read of a client following its instance: the columns shown, as rows (no ORM
     objects), in one statement on PostgreSQL and two on SQLite.
@@ -410,7 +458,7 @@ def describe_instance(rt: Runtime, user: Caller, instance_id: str) -> dict:
     body["merged_options"] = merged
     body["nodes"] = [node_body(*node) for node in nodes]
     body["services"] = services
-    return body
+    return body, found.version if postgresql else None
 
 
 def check_visible(rt: Runtime, user: Caller, instance_id: str) -> None:
