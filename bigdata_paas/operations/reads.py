@@ -50,8 +50,9 @@ def driver_row(rt: Runtime, sql: str, params: Mapping[str, Any]) -> tuple | None
     """
     try:
         pooled = rt.db.engine.raw_connection()
-    except exc.SQLAlchemyError as error:
-        if unreachable(error):
+    except (exc.SQLAlchemyError, psycopg.OperationalError) as error:
+        # a pool timeout is SQLAlchemy's; a refused connection is the driver's as it is
+        if isinstance(error, psycopg.OperationalError) or unreachable(error):
             log.warning("database unavailable: %s", str(error).partition("\n")[0])
             raise DatabaseUnavailable() from error
         raise

@@ -6,6 +6,7 @@ not see the instance, or whose token no longer works, never gets it."""
 
 from __future__ import annotations
 
+import socket
 from concurrent.futures import ThreadPoolExecutor
 
 import psycopg
@@ -13,12 +14,16 @@ import pytest
 from flask import jsonify
 from sqlalchemy import delete, event, insert, select, update
 
+import config
+from bigdata_paas import create_app
 from bigdata_paas.api import instances as api_instances
 from bigdata_paas.api.answers import Answers
 from bigdata_paas.api.schemas import InstanceOut
+from bigdata_paas.errors import DatabaseUnavailable
 from bigdata_paas.models import Instance, Node, User
 from bigdata_paas.operations import instances as ops
 from bigdata_paas.operations.reads import driver_row
+from bigdata_paas.operations.users import token_check
 from tests.api.test_instance_read_postgresql import store_instance
 from tests.conftest import ADMIN_TOKEN, base_env, bearer, make_app
 
@@ -211,5 +216,26 @@ def test_a_busy_web_worker_keeps_its_connections(data_root, pg_database):
             codes = set().union(*pool.map(follow, range(8)))
         assert codes == {200}
         assert 1 <= len(opened) <= rt.config.DB_POOL_SIZE, len(opened)
+    finally:
+        rt.db.dispose()
+
+
+def test_a_database_out_of_reach_is_a_503_for_the_token_check(data_root):
+    """The driver read meets a refused connection as any session does: 503 unavailable
+    naming the database, not a 500 (the port is this machine's own, closed)."""
+    with socket.socket() as probe:  # a local port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"postgresql+psycopg://postgres@127.0.0.1:{port}/nowhere"
+    app = create_app(config.TestConfig.from_env(base_env(data_root / "var", PAAS_DATABASE_URL=url)))
+    rt = app.extensions["paas"]
+    try:
+        with pytest.raises(DatabaseUnavailable):
+            driver_row(rt, token_check(), {"digest": "0" * 64})
+        for path in ("/instances", f"/instances/{'a' * 32}"):
+            answer = app.test_client().get(f"{API}{path}", headers=bearer(ADMIN_TOKEN))
+            assert answer.status_code == 503, answer.get_json()
+            assert answer.get_json()["error"]["code"] == "unavailable"
+            assert "database" in answer.get_json()["error"]["message"]
     finally:
         rt.db.dispose()
