@@ -377,7 +377,7 @@ def version(instance: str, owner: str) -> str:
 #: instance as ``u``, the caller, may see it (as visible_instances), NULL when they may not
 SEEN = (
     f"(SELECT {version('i', 'o')} FROM instances i LEFT JOIN users o ON o.id = i.user_id "
-    "WHERE i.id = %(instance_id)s AND (u.role = 'admin' OR i.user_id = u.id))"
+    "WHERE i.id = :instance_id AND (u.role = 'admin' OR i.user_id = u.id))"
 )
 
 

@@ -3,13 +3,14 @@ PostgreSQL, no ORM; the token check not even Core."""
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, cast
 
 import psycopg
-from sqlalchemy import Connection, exc
+from sqlalchemy import ClauseElement, Connection, Dialect, exc
 
 from bigdata_paas.db import unreachable
 from bigdata_paas.errors import DatabaseUnavailable
@@ -37,9 +38,9 @@ def read_connection(rt: Runtime) -> Iterator[Connection]:
             yield session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
 
 
-def driver_row(rt: Runtime, sql: str, params: Mapping[str, Any]) -> tuple | None:
-    """PostgreSQL only: the first row of ``sql``, one select written for psycopg
-    (``%(name)s`` parameters), run prepared in autocommit on a pooled connection's driver.
+def driver_row(rt: Runtime, statement: ClauseElement, params: Mapping[str, Any]) -> tuple | None:
+    """PostgreSQL only: the first row of ``statement`` (a select built once), compiled once
+    and run prepared in autocommit on a pooled connection's driver.
 
     The read of every request (the token check) skips the Session and Core: they cost twice
     what the statement does (docs/benchmarks.md). What it sees is what read_connection's
@@ -48,6 +49,7 @@ def driver_row(rt: Runtime, sql: str, params: Mapping[str, Any]) -> tuple | None
     connection that broke on the way, is a DatabaseUnavailable (503), the broken connection
     dropped from the pool.
     """
+    sql = _sql(statement, rt.db.engine.dialect)
     try:
         pooled = rt.db.engine.raw_connection()
     except (exc.SQLAlchemyError, psycopg.OperationalError) as error:
@@ -71,3 +73,9 @@ def driver_row(rt: Runtime, sql: str, params: Mapping[str, Any]) -> tuple | None
         raise
     finally:
         pooled.close()
+
+
+@functools.lru_cache(maxsize=64)
+def _sql(statement: ClauseElement, dialect: Dialect) -> str:
+    """``statement`` as the driver runs it (``%(name)s`` parameters), compiled once."""
+    return str(statement.compile(dialect=dialect))

@@ -7,9 +7,9 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Select, Table, bindparam, null, select, text
 from sqlalchemy.orm import Session
 
 from bigdata_paas.errors import Conflict, NotFound, Unauthorized
@@ -41,29 +41,26 @@ def new_token() -> str:
     return secrets.token_urlsafe(32)
 
 
-#: what the token check reads of the token's user: a Caller, and what refusal looks at
-CALLER_BY_DIGEST = select(
-    User.id, User.name, User.role, User.disabled, User.token_expires_at
-).where(User.token_hash == bindparam("digest"))
+_U = cast(Table, User.__table__).alias("u")
 
 
 class Rider(NamedTuple):
     """What a request's first read asks along with its token check, in the same statement
     (PostgreSQL; one round trip instead of two): ``column``, an SQL expression over ``u``,
-    the caller's row of users, with ``%(name)s`` parameters given in ``params``."""
+    the caller's row of users, with ``:name`` parameters given in ``params``."""
 
     column: str
     params: dict[str, Any]
 
 
 @functools.cache
-def token_check(rider_column: str = "NULL") -> str:
-    """The token check on PostgreSQL (CALLER_BY_DIGEST's columns, then the rider's), made
-    once per rider: run prepared, its text must not change."""
-    return (
-        "SELECT u.id, u.name, u.role, u.disabled, u.token_expires_at, "
-        f"{rider_column} FROM users u WHERE u.token_hash = %(digest)s"
-    )
+def token_check(rider_column: str | None = None) -> Select:
+    """The token check: what it reads of the token's user (``:digest``), a Caller and what
+    refusal looks at, then the rider's column (NULL without one); made once per rider."""
+    ridden = text(rider_column) if rider_column else null()
+    return select(
+        _U.c.id, _U.c.name, _U.c.role, _U.c.disabled, _U.c.token_expires_at, ridden
+    ).where(_U.c.token_hash == bindparam("digest"))
 
 
 def refusal(name: str, disabled: bool, expires: datetime | None) -> str | None:
@@ -105,14 +102,15 @@ def caller_by_digest_riding(
     # Every request asks again (a revoked token or a disabled user is refused at once): the
     # columns it needs by the unique index on token_hash, no ORM object, no transaction; on
     # PostgreSQL on the driver itself, with the request's first read riding along.
-    if rt.db.is_sqlite:
+    params = {"digest": digest}
+    row: tuple | None
+    if rt.db.is_sqlite:  # the rider is PostgreSQL's: the view reads it itself
         with read_connection(rt) as conn:
-            found = conn.execute(CALLER_BY_DIGEST, {"digest": digest}).first()
-        row = None if found is None else (*found, None)
+            row = conn.execute(token_check(), params).first()
     elif rider is None:
-        row = driver_row(rt, token_check(), {"digest": digest})
+        row = driver_row(rt, token_check(), params)
     else:
-        row = driver_row(rt, token_check(rider.column), {**rider.params, "digest": digest})
+        row = driver_row(rt, token_check(rider.column), {**rider.params, **params})
     if row is None:
         return None, None
     user_id, name, role, disabled, expires, ridden = row

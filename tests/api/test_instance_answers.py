@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 import psycopg
 import pytest
 from flask import jsonify
-from sqlalchemy import delete, event, insert, select, update
+from sqlalchemy import delete, event, insert, select, text, update
 
 import config
 from bigdata_paas import create_app
@@ -169,9 +169,9 @@ def test_on_sqlite_every_answer_is_made_anew(data_root, monkeypatch):
 
 def test_the_driver_read_gives_its_connection_back_as_it_found_it(deployment):
     _app, rt, _tokens, _instance_id, _described = deployment
-    assert driver_row(rt, "SELECT 1 + %(n)s", {"n": 1}) == (2,)
+    assert driver_row(rt, text("SELECT 1 + :n"), {"n": 1}) == (2,)
     with pytest.raises(psycopg.errors.UndefinedTable):  # a wrong statement is not a 503
-        driver_row(rt, "SELECT * FROM no_such_table WHERE x = %(n)s", {"n": 1})
+        driver_row(rt, text("SELECT * FROM no_such_table WHERE x = :n"), {"n": 1})
     for _ in range(rt.db.engine.pool.size() + 1):  # every pooled connection: in transactions
         with rt.db.session() as session:
             connection = session.connection().connection.driver_connection
