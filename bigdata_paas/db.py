@@ -22,11 +22,14 @@ from bigdata_paas.errors import DatabaseUnavailable
 log = logging.getLogger(__name__)
 
 
-def changed_rows(session: Session, statement: Update | Delete) -> int:
-    """Run an UPDATE or DELETE and return how many rows it changed: the guard's answer."""
+def changed_rows(
+    session: Session, statement: Update | Delete, params: dict | list[dict] | None = None
+) -> int:
+    """Run an UPDATE or DELETE (with ``params``: one set, or a list to run it for each) and
+    return how many rows it changed: the guard's answer."""
     # Session.execute is typed to return a Result for any statement; for an UPDATE or a
     # DELETE it is a CursorResult, the one that carries the row count.
-    return cast(CursorResult, session.execute(statement)).rowcount
+    return cast(CursorResult, session.execute(statement, params)).rowcount
 
 
 def make_engine(url: str, pool_size: int = 10, max_overflow: int = 10) -> Engine:

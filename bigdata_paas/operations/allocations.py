@@ -10,7 +10,6 @@ from typing import Any, cast
 from sqlalchemy import (
     JSON,
     ColumnElement,
-    CursorResult,
     Integer,
     Table,
     bindparam,
@@ -396,9 +395,9 @@ class _UpdateEach:
         dialect = session.get_bind().dialect.name
         statement = self.statement(dialect)
         if dialect == "postgresql":
-            return cast(CursorResult, session.execute(statement, {"rows": rows})).rowcount
+            return changed_rows(session, statement, {"rows": rows})
         batch = [{f"b_{name}": value for name, value in row.items()} for row in rows]
-        return cast(CursorResult, session.execute(statement, batch)).rowcount
+        return changed_rows(session, statement, batch)
 
 
 _TAKE_CPU_MEM = _UpdateEach(

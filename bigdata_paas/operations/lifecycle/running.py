@@ -6,9 +6,10 @@ import time
 import uuid
 from typing import cast
 
-from sqlalchemy import CursorResult, Table, bindparam, or_, select, update
+from sqlalchemy import Table, bindparam, or_, select, update
 
 from bigdata_paas import states
+from bigdata_paas.db import changed_rows
 from bigdata_paas.models import Instance, Node, utcnow
 from bigdata_paas.operations import allocations
 from bigdata_paas.operations.lifecycle.commands import Heartbeat, command_job, run_orquestrator
@@ -32,7 +33,7 @@ def run(rt: Runtime, instance_id: str, token: str | None = None) -> str:
     with rt.db.session() as session:
         now = utcnow()
         claim = {"instance_id": instance_id, "token": token, "now": now}
-        claimed = cast(CursorResult, session.execute(_CLAIM_RUN, claim)).rowcount
+        claimed = changed_rows(session, _CLAIM_RUN, claim)
         if not claimed:
             session.commit()
             return "skipped"

@@ -7,7 +7,7 @@ import logging
 from datetime import timedelta
 from typing import cast
 
-from sqlalchemy import CursorResult, Table, Update, bindparam, insert, or_, select, update
+from sqlalchemy import Table, Update, bindparam, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from bigdata_paas import states
@@ -47,7 +47,7 @@ def advance(
         statement = statement.where(*where)
     params = {f"set_{name}": value for name, value in values.items()}
     params.update(instance_id=instance_id, sources=list(sources), to=to, at=utcnow())
-    moved = cast(CursorResult, session.execute(statement, params)).rowcount
+    moved = changed_rows(session, statement, params)
     if moved == 1:
         note(session, instance_id, step, to, message)
         log.info("instance %s: %s by %s", instance_id, to, step, extra={"instance_id": instance_id})
