@@ -42,12 +42,12 @@ def driver_row(rt: Runtime, statement: ClauseElement, params: Mapping[str, Any])
     """PostgreSQL only: the first row of ``statement`` (a select built once), compiled once
     and run prepared in autocommit on a pooled connection's driver.
 
-    The read of every request (the token check) skips the Session and Core: they cost twice
-    what the statement does (docs/benchmarks.md). What it sees is what read_connection's
-    statements see (committed when it began). The connection is checked out as any (the pool
-    pings one that was idle), and goes back in transactions. A database out of reach, or a
-    connection that broke on the way, is a DatabaseUnavailable (503), the broken connection
-    dropped from the pool.
+    The read of every request (the token check) skips the Session and Core's execution: they
+    cost twice what the statement does (docs/benchmarks.md). What it sees is what
+    read_connection's statements see (committed when it began). The connection is checked
+    out as any (the pool pings one that was idle), and goes back in transactions. A database
+    out of reach, or a connection that broke on the way, is a DatabaseUnavailable (503), the
+    broken connection dropped from the pool.
     """
     sql = _sql(statement, rt.db.engine.dialect)
     try:
