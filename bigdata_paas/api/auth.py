@@ -10,7 +10,7 @@ from functools import wraps
 from flask import Flask, current_app, g, request
 
 from bigdata_paas.errors import Forbidden, Unauthorized
-from bigdata_paas.operations.instances import seen_by
+from bigdata_paas.operations.instances import launch_read, seen_by
 from bigdata_paas.operations.users import authenticate_riding
 
 #: endpoints that answer without a token
@@ -21,7 +21,10 @@ METRICS_ENDPOINTS = {"metrics.metrics"}
 BROWSER_ENDPOINTS = {"api-docs.openapi_json", "api-docs.openapi_swagger_ui", "docs_assets.asset"}
 #: endpoints whose first read rides on the token check's statement (users.Rider): the rider
 #: for the request's view arguments; what it read is ``g.ridden``
-RIDERS = {"instances.instance_detail": lambda args: seen_by(args["instance_id"])}
+RIDERS = {
+    "instances.instance_detail": lambda args: seen_by(args["instance_id"]),
+    "services.launch": lambda args: launch_read(args["name"], args["version"]),
+}
 
 
 def token_from_request() -> str | None:

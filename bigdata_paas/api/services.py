@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import jsonify, request, url_for
+from flask import g, jsonify, request, url_for
 
 from bigdata_paas.api import schemas
 from bigdata_paas.api.auth import admin_required
@@ -98,7 +98,13 @@ REPLAYED = {
 def launch(headers: dict, values: dict, name: str, version: str):
     """Launch an instance of the service with the given options."""
     launched = instance_ops.launch_instance(
-        runtime(), caller(), name, version, values, idempotency_key=headers.get("idempotency_key")
+        runtime(),
+        caller(),
+        name,
+        version,
+        values,
+        idempotency_key=headers.get("idempotency_key"),
+        ridden=g.get("ridden"),  # the service and the caller's limits (api/auth.py: RIDERS)
     )
     answer = {"Location": url_for("instances.instance_detail", instance_id=launched.instance["id"])}
     if launched.replayed:

@@ -10,6 +10,7 @@ import logging
 from types import SimpleNamespace
 from typing import Any, cast
 
+import psycopg
 from sqlalchemy import (
     JSON,
     Select,
@@ -40,13 +41,20 @@ from bigdata_paas.messaging.publish import (
     publish_destroy,
     publish_launch,
 )
-from bigdata_paas.models import Instance, LogLine, Node, Service, User, new_instance_id
+from bigdata_paas.models import Event, Instance, LogLine, Node, Service, User, new_instance_id
 from bigdata_paas.models.base import utcnow
 from bigdata_paas.models.instance import instance_body, instance_dict, node_body, rendered
 from bigdata_paas.operations import quotas
 from bigdata_paas.operations.allocations import compute, node_demands
 from bigdata_paas.operations.lifecycle.transitions import advance, note
-from bigdata_paas.operations.reads import read_connection
+from bigdata_paas.operations.reads import (
+    BEGIN,
+    COMMIT,
+    driver_transaction,
+    driver_values,
+    read_connection,
+    run_script,
+)
 from bigdata_paas.operations.services import (
     Launchable,
     check_node_options,
@@ -129,9 +137,83 @@ def _replay(instance: Instance, key: str, digest: str | None) -> Launch:
     return Launch(instance.to_dict(), replayed=True)
 
 
-#: a launch's row, as a Core INSERT (a unit of work for it cost more than the row); its event
-#: goes in as every event does (note)
-INSERT_INSTANCE = insert(cast(Table, Instance.__table__))
+def _replay_keyed(rt: Runtime, user: Caller, key: str, digest: str | None) -> Launch | None:
+    """The launch this user already made with ``key``, answered again; None if none did."""
+    with rt.db.session() as session:
+        existing = _keyed(session, user, key)
+        return None if existing is None else _replay(existing, key, digest)
+
+
+def _replay_winner(rt: Runtime, user: Caller, key: str, digest: str | None) -> Launch:
+    """The answer to a launch that lost the race for its key (the (user, key) constraint
+    refused its row): the winner's instance, as if this request came after it."""
+    replayed = _replay_keyed(rt, user, key, digest)
+    if replayed is None:
+        # The winner's publish failed and removed it: as for the winner, nothing started.
+        raise Unavailable(
+            "a concurrent launch with this Idempotency-Key could not start; "
+            "nothing was started, try again"
+        )
+    return replayed
+
+
+_INSTANCES, _EVENTS = (cast(Table, model.__table__) for model in (Instance, Event))
+#: the columns a launch gives its row (the others are NULL, or their defaults)
+LAUNCH_COLUMNS = (
+    "id",
+    "user_id",
+    "service_id",
+    "service_name",
+    "service_version",
+    "status",
+    "options",
+    "merged_options",
+    "spec",
+    "idempotency_key",
+    "launch_digest",
+    "created_at",
+    "updated_at",
+    "held_nodes",
+    "held_cpu",
+    "held_mem",
+    "held_disks",
+)
+#: a launch's row, as a Core INSERT (a unit of work for it cost more than the row); the
+#: columns with a default in Python, and not given, written with it (the driver runs it as
+#: compiled: no Core to fill them in)
+INSERT_INSTANCE = insert(_INSTANCES).values(
+    {**{name: bindparam(name) for name in LAUNCH_COLUMNS}, "run_attempts": 0}
+)
+#: its first event (note() writes it on SQLite)
+INSERT_EVENT = insert(_EVENTS).values(
+    {name: bindparam(name) for name in ("instance_id", "at", "step", "status", "message")}
+)
+#: the (user, Idempotency-Key) launch, if it exists, for ``:user_id`` and ``:key``
+KEYED = select(_INSTANCES.c.id).where(
+    _INSTANCES.c.user_id == bindparam("user_id"),
+    _INSTANCES.c.idempotency_key == bindparam("key"),
+)
+#: the first event of every launch
+ACCEPTED = "accepted; pipeline enqueued"
+
+#: what a launch reads along with its token check on PostgreSQL (users.Rider, for ``:name``
+#: and ``:version``): the service, as LAUNCHABLE's columns (NULL: there is none), then the
+#: caller's own limits and the default ones (the quota check's hint)
+LAUNCH_READ = (
+    "json_build_array("
+    "(SELECT json_build_array(s.id, s.name, s.version, s.template, s.template_format, "
+    "s.options, s.orquestrator IS NOT NULL) FROM services s "
+    "WHERE s.name = :name AND s.version = :version), "
+    f"u.quota, (SELECT value FROM settings WHERE key = '{quotas.DEFAULT_KEY}'))"
+)
+
+
+def launch_read(name: str, version: str) -> Rider | None:
+    """What a launch asks along with its token check: the service ``name``/``version`` and
+    the caller's limits, if these can be a service's name and version at all."""
+    if len(name) > 64 or len(version) > 64 or "\x00" in name + version:
+        return None  # no service has them: the view reads (and answers a 404, or a 400)
+    return Rider(LAUNCH_READ, {"name": name, "version": version})
 
 
 def launch_instance(
@@ -141,47 +223,26 @@ def launch_instance(
     version: str,
     values: Any,
     idempotency_key: str | None = None,
+    ridden: Any = None,
 ) -> Launch:
     """Validate, commit the instance, then start the pipeline; nothing stays if that fails.
 
     With an ``idempotency_key``, a launch this user already made with that key is answered
     again (same service, version and options) or refused with a conflict (anything else);
     the unique (user, key) constraint settles two concurrent launches with one key.
+    ``ridden``: what the token check read along (LAUNCH_READ's array), if it did.
     """
-    with rt.db.session() as session:
-        return _launch(rt, session, user, name, version, values, idempotency_key)
-
-
-def _launch(
-    rt: Runtime,
-    session: Session,
-    user: Caller,
-    name: str,
-    version: str,
-    values: Any,
-    idempotency_key: str | None,
-) -> Launch:
-    digest = launch_digest(name, version, values) if idempotency_key else None
-    if idempotency_key:
-        existing = _keyed(session, user, idempotency_key)
-        if existing is not None:
-            return _replay(existing, idempotency_key, digest)
-    service = get_launchable(session, name, version)
+    key = idempotency_key
+    digest = launch_digest(name, version, values) if key else None
+    if key:
+        replayed = _replay_keyed(rt, user, key, digest)
+        if replayed is not None:
+            return replayed
+    service, hint = _launchable(rt, name, version, ridden)
     _ready(service)
     instance_id = new_instance_id()
     merged, spec = dry_render(rt, service, values, user, instance_id)
     usage = quotas.usage_of_spec(spec)
-    # From here until the commit the user's row is locked: their launches are decided one at
-    # a time, so that two cannot both take the last of a quota.
-    found = quotas.excesses(session, rt.config, user.id, usage)
-    if idempotency_key:
-        # A launch with this key may have committed while this one rendered or waited for
-        # the lock: it is answered again, not counted a second time.
-        existing = _keyed(session, user, idempotency_key)
-        if existing is not None:
-            return _replay(existing, idempotency_key, digest)
-    if found:
-        raise QuotaExceeded(found)
     now = utcnow()
     row = {
         "id": instance_id,
@@ -194,40 +255,31 @@ def _launch(
         # Rendered once, here, with this instance's id: prepare stores these as they are.
         "merged_options": merged,
         "spec": spec,
-        "idempotency_key": idempotency_key,
+        "idempotency_key": key,
         "launch_digest": digest,
         "created_at": now,
         "updated_at": now,
         **usage.held_columns(),
     }
-    try:
-        session.execute(INSERT_INSTANCE, row)
-    except IntegrityError:
-        # With a key, this is the (user, key) constraint: a concurrent launch with the key
-        # committed first. Answer with its instance, as if this request came after it.
-        session.rollback()
-        winner = _keyed(session, user, idempotency_key) if idempotency_key else None
-        if winner is None or idempotency_key is None:  # a winner is found by its key
-            if idempotency_key is None:
-                raise
-            # The winner's publish failed and removed it: as for the winner, nothing started.
-            raise Unavailable(
-                "a concurrent launch with this Idempotency-Key could not start; "
-                "nothing was started, try again"
-            ) from None
-        return _replay(winner, idempotency_key, digest)
-    note(session, instance_id, "launch", states.PENDING, "accepted; pipeline enqueued")
-    # The answer is made before the commit: once the pipeline is published the launch has
-    # happened, and no later database error may turn it into a 503. The new instance has no
-    # nodes, and its owner is the caller: nothing to read.
+    if rt.db.is_sqlite:
+        committed = _commit_in_session(rt, user, row, usage)
+    else:
+        committed = _commit_on_driver(rt, user, row, usage, hint)
+    if not committed:
+        # Another launch with this key committed first (before this one locked the user's
+        # row, or while it inserted): it is answered again, not counted a second time.
+        return _replay_winner(rt, user, cast(str, key), digest)
+    # The answer is made before the publish: once it is published the launch has happened,
+    # and no later database error may turn it into a 503. The new instance has no nodes,
+    # and its owner is the caller: nothing to read.
     answer = instance_dict(SimpleNamespace(**row), user.name, nodes=[])
-    session.commit()
     try:
         publish_launch(rt.celery, instance_id)
     except Unavailable:
         # The key goes with the row: a retry with the same key launches again.
-        session.execute(delete(Instance).where(Instance.id == instance_id))
-        session.commit()
+        with rt.db.session() as session:
+            session.execute(delete(Instance).where(Instance.id == instance_id))
+            session.commit()
         raise
     log.info(
         "instance %s of %s/%s launched",
@@ -237,6 +289,131 @@ def _launch(
         extra={"instance_id": instance_id},
     )
     return Launch(answer)
+
+
+def _launchable(
+    rt: Runtime, name: str, version: str, ridden: Any
+) -> tuple[Launchable, dict[str, int | None] | None]:
+    """The service a launch renders and, when the token check read them along (PostgreSQL),
+    the caller's limits as they were a moment ago: the quota check's hint (None: unknown)."""
+    if ridden is None:
+        with rt.db.session() as session:
+            return get_launchable(session, name, version), None
+    service, quota, default = ridden
+    if service is None:
+        raise NotFound(f"service {name}/{version} not found")
+    return Launchable(*service), quotas.merged_limits(rt.config, default, quota)
+
+
+def _commit_in_session(rt: Runtime, user: Caller, row: dict, usage: quotas.Usage) -> bool:
+    """Check the quota and commit the launch's row and its first event in one transaction
+    (SQLite's, which takes the write lock first); False if a launch with its key committed
+    first."""
+    key = row["idempotency_key"]
+    with rt.db.session() as session:
+        # From here until the commit the user's row is locked: their launches are decided one
+        # at a time, so that two cannot both take the last of a quota.
+        found = quotas.excesses(session, rt.config, user.id, usage)
+        if key and _keyed(session, user, key) is not None:
+            return False
+        if found:
+            raise QuotaExceeded(found)
+        try:
+            session.execute(INSERT_INSTANCE, row)
+        except IntegrityError:
+            # With a key, this is the (user, key) constraint: a concurrent launch with the
+            # key committed first.
+            if key is None:
+                raise
+            return False
+        note(session, row["id"], "launch", states.PENDING, ACCEPTED)
+        session.commit()
+    return True
+
+
+def _commit_on_driver(
+    rt: Runtime,
+    user: Caller,
+    row: dict,
+    usage: quotas.Usage,
+    hint: dict[str, int | None] | None,
+) -> bool:
+    """The same on PostgreSQL, in a transaction of two round trips on the driver (the
+    Session took seven): the user's row locked and what the check counts read in one script,
+    then the launch's row and first event inserted and committed in another.
+
+    A user whose limits (``hint``) were none shares the lock (quotas.excesses); should they
+    have just been given some, the check is made again under the user's row lock.
+    """
+    key = row["idempotency_key"]
+    with driver_transaction(rt) as driver:
+        shared = hint is not None and quotas.unlimited(hint)
+        limits, used, keyed = _locked_reads(rt, driver, user.id, key, shared=shared, first=True)
+        if shared and not quotas.unlimited(limits):
+            limits, used, keyed = _locked_reads(rt, driver, user.id, key, shared=False)
+        if keyed:
+            return False
+        found = quotas.over(limits, used, usage) if used is not None else []
+        if found:
+            raise QuotaExceeded(found)
+        event = {
+            "instance_id": row["id"],
+            "at": row["created_at"],
+            "step": "launch",
+            "status": states.PENDING,
+            "message": ACCEPTED,
+        }
+        try:
+            run_script(
+                rt,
+                driver,
+                [
+                    (INSERT_INSTANCE, driver_values(_INSTANCES, row)),
+                    (INSERT_EVENT, event),
+                    (COMMIT, {}),
+                ],
+            )
+        except psycopg.errors.UniqueViolation:
+            if key is None:
+                raise
+            return False  # the (user, key) constraint: a launch with the key came first
+        except psycopg.errors.ForeignKeyViolation:
+            # the service was deleted since it was read (or the user)
+            raise NotFound(
+                f"service {row['service_name']}/{row['service_version']} not found"
+            ) from None
+    return True
+
+
+def _locked_reads(
+    rt: Runtime,
+    driver: psycopg.Connection,
+    user_id: int,
+    key: str | None,
+    *,
+    shared: bool,
+    first: bool = False,
+) -> tuple[dict[str, int | None], quotas.Usage | None, bool]:
+    """In one round trip (the transaction's ``first``: it begins it): the user's limits
+    under a lock on their row (shared, or their own), what they hold (unless the lock is
+    shared: nothing to count) and whether a launch with ``key`` is stored; (limits, held,
+    keyed)."""
+    params = {"user_id": user_id}
+    lock = quotas.LIMITS_OF_USER_SHARED if shared else quotas.LIMITS_OF_USER_LOCKED
+    steps: list = [(BEGIN, {})] if first else []
+    steps.append((lock, params))
+    if not shared:
+        steps.append((quotas.HELD_BY, params))
+    if key:
+        steps.append((KEYED, {**params, "key": key}))
+    answers = run_script(rt, driver, steps)[1 if first else 0 :]
+    if not answers[0]:
+        raise NotFound(f"user {user_id} not found")
+    return (
+        quotas.limits_of_row(rt.config, answers[0][0]),
+        None if shared else quotas.usage_of_row(answers[1][0]),
+        bool(key) and bool(answers[-1]),
+    )
 
 
 def plan(rt: Runtime, user: Caller, name: str, version: str, values: Any) -> dict:

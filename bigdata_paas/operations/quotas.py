@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, cast
 
-from sqlalchemy import Row, Table, bindparam, func, select
+from sqlalchemy import Row, Table, bindparam, func, literal_column, select
 from sqlalchemy.orm import Session
 
 from bigdata_paas import states
@@ -73,17 +73,28 @@ def usage_of_spec(spec: dict, *, instances: int = 1) -> Usage:
     return Usage(instances=instances, **node_totals((spec.get("nodes") or {}).values()))
 
 
+#: what ``:user_id``'s live instances hold, as one row of Usage's fields (the live statuses
+#: written into it, states.py's constants: a launch's transaction runs it as compiled, on the
+#: driver)
+HELD_BY = select(
+    func.count(Instance.id),
+    func.coalesce(func.sum(Instance.held_nodes), 0),
+    func.coalesce(func.sum(Instance.held_cpu), 0),
+    func.coalesce(func.sum(Instance.held_mem), 0),
+    func.coalesce(func.sum(Instance.held_disks), 0),
+).where(
+    Instance.user_id == bindparam("user_id"),
+    Instance.status.in_([literal_column(f"'{status}'") for status in states.LIVE]),
+)
+
+
 def held_by(session: Session, user_id: int) -> Usage:
     """What ``user_id``'s live instances hold."""
-    row = session.execute(
-        select(
-            func.count(Instance.id),
-            func.coalesce(func.sum(Instance.held_nodes), 0),
-            func.coalesce(func.sum(Instance.held_cpu), 0),
-            func.coalesce(func.sum(Instance.held_mem), 0),
-            func.coalesce(func.sum(Instance.held_disks), 0),
-        ).where(Instance.user_id == user_id, Instance.status.in_(states.LIVE))
-    ).one()
+    return usage_of_row(session.execute(HELD_BY, {"user_id": user_id}).one())
+
+
+def usage_of_row(row: Any) -> Usage:
+    """A Usage from a row of HELD_BY."""
     return Usage(*(int(v) for v in row))
 
 
@@ -110,7 +121,7 @@ def limits_of(session: Session, config: Config, user: User) -> dict[str, int | N
     return merged_limits(config, _stored_default(session), user.quota)
 
 
-def _unlimited(limits: dict[str, int | None]) -> bool:
+def unlimited(limits: dict[str, int | None]) -> bool:
     return all(limit is None for limit in limits.values())
 
 
@@ -131,9 +142,10 @@ LIMITS_OF_USER_SHARED = LIMITS_OF_USER.with_for_update(read=True, of=_USERS)
 LIMITS_OF_USER_LOCKED = LIMITS_OF_USER.with_for_update(of=_USERS)
 
 
-def _limits_of_row(config: Config, row: Row) -> dict[str, int | None]:
-    """``limits_of`` from a row of LIMITS_OF_USER."""
-    return merged_limits(config, row.default, row.quota)
+def limits_of_row(config: Config, row: Row | tuple) -> dict[str, int | None]:
+    """``limits_of`` from a row of LIMITS_OF_USER (its quota, then the default)."""
+    quota, default = row
+    return merged_limits(config, default, quota)
 
 
 def excesses(
@@ -148,29 +160,35 @@ def excesses(
     params = {"user_id": user_id}
     if lock:
         hint = session.execute(LIMITS_OF_USER, params).first()
-        if hint is not None and _unlimited(_limits_of_row(config, hint)):
+        if hint is not None and unlimited(limits_of_row(config, hint)):
             # Nothing to count, so this user's launches need not wait for one another: a
             # share lock only holds off a change of their quota (an UPDATE of the row) until
             # this transaction ends. Read again under it, the quota may have just changed.
             shared = session.execute(LIMITS_OF_USER_SHARED, params).first()
-            if shared is not None and _unlimited(_limits_of_row(config, shared)):
+            if shared is not None and unlimited(limits_of_row(config, shared)):
                 return []
             # Now limited: counted under the exclusive lock. (Should two launches of the user
             # both get here, the database ends one of them as a deadlock; nothing is taken.)
     row = session.execute(LIMITS_OF_USER_LOCKED if lock else LIMITS_OF_USER, params).first()
     if row is None:
         raise NotFound(f"user {user_id} not found")
-    limits = _limits_of_row(config, row)
-    used = held_by(session, user_id).as_dict()
+    limits = limits_of_row(config, row)
+    return over(limits, held_by(session, user_id), added)
+
+
+def over(limits: dict[str, int | None], used: Usage, added: Usage) -> list[dict[str, Any]]:
+    """Every resource that ``added`` would take a user who holds ``used`` over ``limits``,
+    as ``excesses`` answers."""
+    holding = used.as_dict()
     found = []
     for resource, requested in added.as_dict().items():
         limit = limits[resource]
-        if limit is not None and requested > 0 and used[resource] + requested > limit:
+        if limit is not None and requested > 0 and holding[resource] + requested > limit:
             found.append(
                 {
                     "resource": resource,
                     "requested": requested,
-                    "used": used[resource],
+                    "used": holding[resource],
                     "limit": limit,
                 }
             )

@@ -1,16 +1,20 @@
-"""Connections for the hot reads (the token check, GET /instances/{id}): no transaction on
-PostgreSQL, no ORM; the token check not even Core."""
+"""Connections for the hot paths: the reads (the token check, GET /instances/{id}) with no
+transaction on PostgreSQL and no ORM, the token check not even Core; and a launch's
+transaction, in two scripts on the driver."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, cast
 
 import psycopg
-from sqlalchemy import ClauseElement, Connection, Dialect, exc
+from psycopg import pq
+from psycopg.types.json import Json
+from sqlalchemy import JSON, ClauseElement, Connection, Dialect, Table, exc
 
 from bigdata_paas.db import unreachable
 from bigdata_paas.errors import DatabaseUnavailable
@@ -44,12 +48,83 @@ def driver_row(rt: Runtime, statement: ClauseElement, params: Mapping[str, Any])
 
     The read of every request (the token check) skips the Session and Core's execution: they
     cost twice what the statement does (docs/benchmarks.md). What it sees is what
-    read_connection's statements see (committed when it began). The connection is checked
-    out as any (the pool pings one that was idle), and goes back in transactions. A database
-    out of reach, or a connection that broke on the way, is a DatabaseUnavailable (503), the
-    broken connection dropped from the pool.
+    read_connection's statements see (committed when it began). The connection goes back in
+    transactions, as it came.
     """
-    sql = _sql(statement, rt.db.engine.dialect)
+    with _driver(rt) as driver:
+        driver.autocommit = True  # no round trip: psycopg sends no BEGIN from now on
+        try:
+            sql, constants = _compiled(statement, rt.db.engine.dialect)
+            values = {**constants, **params} if constants else params
+            return driver.execute(sql, values, prepare=True).fetchone()
+        finally:
+            driver.autocommit = False
+
+
+@contextmanager
+def driver_transaction(rt: Runtime) -> Iterator[psycopg.Connection]:
+    """PostgreSQL only: a pooled connection's driver for a transaction made of scripts
+    (``run_script``), the first beginning with BEGIN, the last ending with COMMIT; whatever
+    did not commit is rolled back here. The driver is in autocommit meanwhile: it sends no
+    BEGIN of its own (a round trip)."""
+    with _driver(rt) as driver:
+        driver.autocommit = True
+        try:
+            yield driver
+        finally:
+            if not driver.closed:
+                if driver.info.transaction_status != pq.TransactionStatus.IDLE:
+                    with contextlib.suppress(psycopg.Error):
+                        driver.execute("ROLLBACK")
+                driver.autocommit = False
+
+
+#: a script's first statement, and its last one when it commits
+BEGIN, COMMIT = "BEGIN", "COMMIT"
+
+
+def run_script(
+    rt: Runtime,
+    driver: psycopg.Connection,
+    steps: Sequence[tuple[ClauseElement | str, Mapping[str, Any]]],
+) -> list[list[tuple]]:
+    """Send ``steps`` (each a statement built once, compiled once, and its parameters; or
+    BEGIN, COMMIT) to the server as one script: one round trip, however many statements.
+    The rows of each (none for one that returns none), in order. The first statement that
+    fails raises its error, and the server runs none after it.
+
+    The parameters are bound here, by the driver's own quoting (``ClientCursor``): a
+    script's statements cannot be prepared, and the extended protocol takes one statement
+    a message, a round trip each unless pipelined (which costs a wait per statement).
+    """
+    cursor = psycopg.ClientCursor(driver)
+    script = "; ".join(_bound(rt, cursor, statement, params) for statement, params in steps)
+    cursor.execute(script)
+    answers = []
+    while True:
+        answers.append(cursor.fetchall() if cursor.description is not None else [])
+        if not cursor.nextset():
+            return answers
+
+
+def _bound(
+    rt: Runtime,
+    cursor: psycopg.ClientCursor,
+    statement: ClauseElement | str,
+    params: Mapping[str, Any],
+) -> str:
+    if isinstance(statement, str):
+        return statement
+    sql, constants = _compiled(statement, rt.db.engine.dialect)
+    return cursor.mogrify(sql, {**constants, **params})
+
+
+@contextmanager
+def _driver(rt: Runtime) -> Iterator[psycopg.Connection]:
+    """A pooled connection's psycopg connection, given back to the pool afterwards. A database
+    out of reach, or a connection that broke on the way, is a DatabaseUnavailable (503), the
+    broken connection dropped from the pool. The connection is checked out as any (the pool
+    pings one that was idle)."""
     try:
         pooled = rt.db.engine.raw_connection()
     except (exc.SQLAlchemyError, psycopg.OperationalError) as error:
@@ -60,11 +135,7 @@ def driver_row(rt: Runtime, statement: ClauseElement, params: Mapping[str, Any])
         raise
     driver = cast(psycopg.Connection, pooled.driver_connection)
     try:
-        driver.autocommit = True  # no round trip: psycopg sends no BEGIN from now on
-        try:
-            return driver.execute(sql, params, prepare=True).fetchone()
-        finally:
-            driver.autocommit = False
+        yield driver
     except psycopg.Error as error:
         if driver.broken or driver.closed or isinstance(error, psycopg.OperationalError):
             pooled.invalidate(error)
@@ -75,7 +146,19 @@ def driver_row(rt: Runtime, statement: ClauseElement, params: Mapping[str, Any])
         pooled.close()
 
 
+def driver_values(table: Table, row: Mapping[str, Any]) -> dict[str, Any]:
+    """``row`` (values of ``table``'s columns) as the driver takes them: a JSON column's
+    value as JSON (None too, as Core writes it: JSON null)."""
+    return {
+        name: Json(value) if isinstance(table.c[name].type, JSON) else value
+        for name, value in row.items()
+    }
+
+
 @functools.lru_cache(maxsize=64)
-def _sql(statement: ClauseElement, dialect: Dialect) -> str:
-    """``statement`` as the driver runs it (``%(name)s`` parameters), compiled once."""
-    return str(statement.compile(dialect=dialect))
+def _compiled(statement: ClauseElement, dialect: Dialect) -> tuple[str, dict[str, Any]]:
+    """``statement`` as the driver runs it (``%(name)s`` parameters), and the values of its
+    own parameters (a literal in it: ``coalesce(..., 0)``), compiled once."""
+    compiled = statement.compile(dialect=dialect)
+    constants = {name: value for name, value in compiled.params.items() if value is not None}
+    return str(compiled), constants

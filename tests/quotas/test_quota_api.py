@@ -29,6 +29,13 @@ def me(client, headers) -> dict:
 
 
 @pytest.fixture
+def env(data_root, each_database):
+    """Every test here on SQLite and on PostgreSQL, whose launches check the quota on the
+    driver (operations/instances.py: _commit_on_driver)."""
+    return base_env(data_root / "var", **each_database)
+
+
+@pytest.fixture
 def alice(make_user):
     return make_user("alice")
 
@@ -112,8 +119,13 @@ def test_null_is_unlimited_and_a_missing_key_keeps_its_value(client, admin, alic
     assert me(client, alice)["quota"] == body
 
 
-def test_defaults_for_everyone_from_config_then_admin_then_the_user(data_root):
-    env = base_env(data_root / "var", PAAS_DEFAULT_QUOTA_INSTANCES="3", PAAS_DEFAULT_QUOTA_CPU="8")
+def test_defaults_for_everyone_from_config_then_admin_then_the_user(data_root, each_database):
+    env = base_env(
+        data_root / "var",
+        PAAS_DEFAULT_QUOTA_INSTANCES="3",
+        PAAS_DEFAULT_QUOTA_CPU="8",
+        **each_database,
+    )
     app = make_app(env)
     try:
         client = app.test_client()
