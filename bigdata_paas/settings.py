@@ -113,7 +113,7 @@ class Config:
     )
     DATABASE_URL: str = setting("", doc="SQLAlchemy URL; default sqlite:///DATA_DIR/paas.sqlite3")
     DB_POOL_SIZE: int = setting(
-        10, _positive_int, "PostgreSQL connections each process keeps open (web: per worker)"
+        24, _positive_int, "PostgreSQL connections each process keeps open (web: per worker)"
     )
     DB_MAX_OVERFLOW: int = setting(
         10, _count, "more a process may open at busy moments, closed after use"

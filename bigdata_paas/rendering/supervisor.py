@@ -66,8 +66,8 @@ REAP_GRACE = 2.0
 STARTUP_TIMEOUT = 60.0
 #: Idle renderers kept for one template, and in all; beyond either, the least recently used
 #: is closed.
-MAX_IDLE_PER_TEMPLATE = 4
-MAX_IDLE = 16
+MAX_IDLE_PER_TEMPLATE = 16
+MAX_IDLE = 32
 #: Renders a renderer serves before it is replaced by a fresh one.
 MAX_RENDERS = 256
 #: An idle renderer is closed after this long (it would leave by itself after
