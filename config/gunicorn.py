@@ -15,7 +15,6 @@ restart), then finishes its other requests within ``graceful_timeout``.
 
 from __future__ import annotations
 
-import gc
 import signal
 import sys
 from pathlib import Path
@@ -65,13 +64,7 @@ logconfig_dict = {
 
 
 def post_worker_init(worker) -> None:
-    """Keep the loaded app out of the collector's scans (as the Celery workers do), and end
-    this worker's streams first when it is told to stop."""
-    # What is loaded by now (the app, its libraries, SQLAlchemy's and marshmallow's objects,
-    # some 150,000 of them) lives as long as the worker: a full collection, which a request
-    # that allocates a lot sets off every few hundred requests, no longer walks them all
-    # (about 120 ms each time, docs/benchmarks.md).
-    gc.freeze()
+    """End this worker's streams first when it is told to stop."""
     stop = signal.getsignal(signal.SIGTERM)
 
     def stop_streams_then_stop(signum, frame):
