@@ -44,42 +44,19 @@ def read_connection(rt: Runtime) -> Iterator[Connection]:
 
 def driver_row(rt: Runtime, statement: ClauseElement, params: Mapping[str, Any]) -> tuple | None:
     """PostgreSQL only: the first row of ``statement`` (a select built once), compiled once
-    and run prepared in autocommit on a pooled connection's driver.
+    and run prepared, in autocommit, on a pooled connection's driver.
 
     The read of every request (the token check) skips the Session and Core's execution: they
     cost twice what the statement does (docs/benchmarks.md). What it sees is what
-    read_connection's statements see (committed when it began). The connection goes back in
-    transactions, as it came.
+    read_connection's statements see (committed when it began).
     """
-    with _driver(rt) as driver:
-        driver.autocommit = True  # no round trip: psycopg sends no BEGIN from now on
-        try:
-            sql, constants = _compiled(statement, rt.db.engine.dialect)
-            values = {**constants, **params} if constants else params
-            return driver.execute(sql, values, prepare=True).fetchone()
-        finally:
-            driver.autocommit = False
+    with driver_connection(rt) as driver:
+        sql, constants = _compiled(statement, rt.db.engine.dialect)
+        values = {**constants, **params} if constants else params
+        return driver.execute(sql, values, prepare=True).fetchone()
 
 
-@contextmanager
-def driver_transaction(rt: Runtime) -> Iterator[psycopg.Connection]:
-    """PostgreSQL only: a pooled connection's driver for a transaction made of scripts
-    (``run_script``), the first beginning with BEGIN, the last ending with COMMIT; whatever
-    did not commit is rolled back here. The driver is in autocommit meanwhile: it sends no
-    BEGIN of its own (a round trip)."""
-    with _driver(rt) as driver:
-        driver.autocommit = True
-        try:
-            yield driver
-        finally:
-            if not driver.closed:
-                if driver.info.transaction_status != pq.TransactionStatus.IDLE:
-                    with contextlib.suppress(psycopg.Error):
-                        driver.execute("ROLLBACK")
-                driver.autocommit = False
-
-
-#: a script's first statement, and its last one when it commits
+#: a script's first statement when it begins a transaction, and its last when it commits
 BEGIN, COMMIT = "BEGIN", "COMMIT"
 
 
@@ -91,7 +68,9 @@ def run_script(
     """Send ``steps`` (each a statement built once, compiled once, and its parameters; or
     BEGIN, COMMIT) to the server as one script: one round trip, however many statements.
     The rows of each (none for one that returns none), in order. The first statement that
-    fails raises its error, and the server runs none after it.
+    fails raises its error, and the server runs none after it. A transaction is a script
+    that begins with BEGIN, and the one that ends with COMMIT; driver_connection rolls back
+    one that did not commit.
 
     The parameters are bound here, by the driver's own quoting (``ClientCursor``): a
     script's statements cannot be prepared, and the extended protocol takes one statement
@@ -120,11 +99,15 @@ def _bound(
 
 
 @contextmanager
-def _driver(rt: Runtime) -> Iterator[psycopg.Connection]:
-    """A pooled connection's psycopg connection, given back to the pool afterwards. A database
-    out of reach, or a connection that broke on the way, is a DatabaseUnavailable (503), the
-    broken connection dropped from the pool. The connection is checked out as any (the pool
-    pings one that was idle)."""
+def driver_connection(rt: Runtime) -> Iterator[psycopg.Connection]:
+    """PostgreSQL only: a pooled connection's psycopg connection, in autocommit (it sends no
+    BEGIN of its own, a round trip: a script begins its transaction itself), given back to
+    the pool as it came: out of autocommit, what a script left uncommitted rolled back.
+
+    It is checked out as any (the pool pings one that was idle). A database out of reach, or
+    a connection that broke on the way, is a DatabaseUnavailable (503), the broken
+    connection dropped from the pool.
+    """
     try:
         pooled = rt.db.engine.raw_connection()
     except (exc.SQLAlchemyError, psycopg.OperationalError) as error:
@@ -135,7 +118,15 @@ def _driver(rt: Runtime) -> Iterator[psycopg.Connection]:
         raise
     driver = cast(psycopg.Connection, pooled.driver_connection)
     try:
-        yield driver
+        driver.autocommit = True
+        try:
+            yield driver
+        finally:
+            if not driver.closed:
+                if driver.info.transaction_status != pq.TransactionStatus.IDLE:
+                    with contextlib.suppress(psycopg.Error):
+                        driver.execute("ROLLBACK")
+                driver.autocommit = False
     except psycopg.Error as error:
         if driver.broken or driver.closed or isinstance(error, psycopg.OperationalError):
             pooled.invalidate(error)
