@@ -41,16 +41,21 @@ from bigdata_paas.messaging.publish import (
     publish_destroy,
     publish_launch,
 )
-from bigdata_paas.models import Event, Instance, LogLine, Node, Service, User, new_instance_id
+from bigdata_paas.models import Instance, LogLine, Node, Service, User, new_instance_id
 from bigdata_paas.models.base import utcnow
 from bigdata_paas.models.instance import instance_body, instance_dict, node_body, rendered
 from bigdata_paas.operations import quotas
 from bigdata_paas.operations.allocations import compute, node_demands
-from bigdata_paas.operations.lifecycle.transitions import advance, note
+from bigdata_paas.operations.lifecycle.transitions import (
+    INSERT_EVENT,
+    advance,
+    event_row,
+    note,
+)
 from bigdata_paas.operations.reads import (
     BEGIN,
     COMMIT,
-    driver_transaction,
+    driver_connection,
     driver_values,
     read_connection,
     run_script,
@@ -157,7 +162,7 @@ def _replay_winner(rt: Runtime, user: Caller, key: str, digest: str | None) -> L
     return replayed
 
 
-_INSTANCES, _EVENTS = (cast(Table, model.__table__) for model in (Instance, Event))
+_INSTANCES = cast(Table, Instance.__table__)
 #: the columns a launch gives its row (the others are NULL, or their defaults)
 LAUNCH_COLUMNS = (
     "id",
@@ -183,10 +188,6 @@ LAUNCH_COLUMNS = (
 #: compiled: no Core to fill them in)
 INSERT_INSTANCE = insert(_INSTANCES).values(
     {**{name: bindparam(name) for name in LAUNCH_COLUMNS}, "run_attempts": 0}
-)
-#: its first event (note() writes it on SQLite)
-INSERT_EVENT = insert(_EVENTS).values(
-    {name: bindparam(name) for name in ("instance_id", "at", "step", "status", "message")}
 )
 #: the (user, Idempotency-Key) launch, if it exists, for ``:user_id`` and ``:key``
 KEYED = select(_INSTANCES.c.id).where(
@@ -346,7 +347,7 @@ def _commit_on_driver(
     have just been given some, the check is made again under the user's row lock.
     """
     key = row["idempotency_key"]
-    with driver_transaction(rt) as driver:
+    with driver_connection(rt) as driver:
         shared = hint is not None and quotas.unlimited(hint)
         limits, used, keyed = _locked_reads(rt, driver, user.id, key, shared=shared, first=True)
         if shared and not quotas.unlimited(limits):
@@ -356,13 +357,7 @@ def _commit_on_driver(
         found = quotas.over(limits, used, usage) if used is not None else []
         if found:
             raise QuotaExceeded(found)
-        event = {
-            "instance_id": row["id"],
-            "at": row["created_at"],
-            "step": "launch",
-            "status": states.PENDING,
-            "message": ACCEPTED,
-        }
+        event = event_row(row["id"], "launch", states.PENDING, ACCEPTED, at=row["created_at"])
         try:
             run_script(
                 rt,

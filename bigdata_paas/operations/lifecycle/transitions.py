@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import cast
 
 from sqlalchemy import Table, Update, bindparam, insert, or_, select, update
@@ -58,8 +58,25 @@ def advance(
 # set of columns (not an ORM bulk UPDATE built anew and an Event flushed by the unit of work),
 # which is most of what a guarded move cost the worker. Nothing reads them back through the
 # session, so the identity map has nothing to keep in step (as synchronize_session=False).
-# Events, a launch's first one included, are inserted by note().
-_INSERT_EVENT = insert(cast(Table, Event.__table__))
+# Every event is written by INSERT_EVENT: by note() through a session, and a launch's first one
+# on PostgreSQL in its script on the driver (operations/instances.py), which runs it as
+# compiled: every column given, none left for Core to fill in.
+INSERT_EVENT = insert(cast(Table, Event.__table__)).values(
+    {name: bindparam(name) for name in ("instance_id", "at", "step", "status", "message")}
+)
+
+
+def event_row(
+    instance_id: str, step: str, status: str, message: str, at: datetime | None = None
+) -> dict:
+    """INSERT_EVENT's parameters for an event at ``at`` (now by default)."""
+    return {
+        "instance_id": instance_id,
+        "at": at or utcnow(),
+        "step": step,
+        "status": status,
+        "message": message,
+    }
 
 
 @functools.lru_cache(maxsize=64)
@@ -78,10 +95,7 @@ def _guarded_update(columns: tuple[str, ...]) -> Update:
 
 def note(session: Session, instance_id: str, step: str, status: str, message: str) -> None:
     """Record an event that changes no status (a wait, a retry of a lost command)."""
-    session.execute(
-        _INSERT_EVENT,
-        {"instance_id": instance_id, "step": step, "status": status, "message": message},
-    )
+    session.execute(INSERT_EVENT, event_row(instance_id, step, status, message))
 
 
 def status_of(session: Session, instance_id: str) -> str | None:
