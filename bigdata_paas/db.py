@@ -18,6 +18,7 @@ from sqlalchemy.engine import CursorResult, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from bigdata_paas.errors import DatabaseUnavailable
+from bigdata_paas.settings import POOL_OVERFLOW, POOL_SIZE
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +33,7 @@ def changed_rows(
     return cast(CursorResult, session.execute(statement, params)).rowcount
 
 
-def make_engine(url: str, pool_size: int = 10, max_overflow: int = 10) -> Engine:
+def make_engine(url: str, pool_size: int = POOL_SIZE, max_overflow: int = POOL_OVERFLOW) -> Engine:
     """Create the engine for ``url``; SQLite gets WAL, a busy timeout and immediate writes.
 
     On PostgreSQL a process keeps up to ``pool_size`` connections open, and opens up to
@@ -151,7 +152,9 @@ def unreachable(error: BaseException) -> bool:
 class Database:
     """One engine and its session factory, shared by the web app and the workers."""
 
-    def __init__(self, url: str, pool_size: int = 10, max_overflow: int = 10) -> None:
+    def __init__(
+        self, url: str, pool_size: int = POOL_SIZE, max_overflow: int = POOL_OVERFLOW
+    ) -> None:
         self.url = url
         self.engine = make_engine(url, pool_size, max_overflow)
         self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)

@@ -20,6 +20,11 @@ class ConfigError(ValueError):
     """A ``PAAS_*`` variable that cannot be used."""
 
 
+#: PostgreSQL connections a process keeps open, and opens on top at busy moments (db.py;
+#: PAAS_DB_POOL_SIZE, PAAS_DB_MAX_OVERFLOW)
+POOL_SIZE, POOL_OVERFLOW = 24, 10
+
+
 def _bool(text: str) -> bool:
     value = text.strip().lower()
     if value in {"1", "true", "yes", "on"}:
@@ -113,10 +118,10 @@ class Config:
     )
     DATABASE_URL: str = setting("", doc="SQLAlchemy URL; default sqlite:///DATA_DIR/paas.sqlite3")
     DB_POOL_SIZE: int = setting(
-        24, _positive_int, "PostgreSQL connections each process keeps open (web: per worker)"
+        POOL_SIZE, _positive_int, "PostgreSQL connections each process keeps open (web: per worker)"
     )
     DB_MAX_OVERFLOW: int = setting(
-        10, _count, "more a process may open at busy moments, closed after use"
+        POOL_OVERFLOW, _count, "more a process may open at busy moments, closed after use"
     )
     BROKER_URL: str = setting("", doc="Celery broker URL; default filesystem://localhost/")
     BROKER_POLLING_INTERVAL: float = setting(
